@@ -1,0 +1,68 @@
+/* crypto.c: digests and randomness from OpenSSL 3. */
+#include "crypto.h"
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+
+#include "err.h"
+
+static int
+digest(const char *name, const void *p, size_t n, unsigned char *out, size_t outlen)
+{
+	size_t len = outlen;
+
+	if (EVP_Q_digest(NULL, name, NULL, p, n, out, &len) != 1 || len != outlen)
+		return TB_ERR_CRYPTO;
+	return 0;
+}
+
+int
+tb_sha256(const void *p, size_t n, unsigned char out[TB_SHA256_LEN])
+{
+	return digest("SHA256", p, n, out, TB_SHA256_LEN);
+}
+
+int
+tb_sha1(const void *p, size_t n, unsigned char out[TB_SHA1_LEN])
+{
+	return digest("SHA1", p, n, out, TB_SHA1_LEN);
+}
+
+int
+tb_random(void *p, size_t n)
+{
+	if (n > 0x7fffffff || RAND_bytes(p, (int)n) != 1)
+		return TB_ERR_CRYPTO;
+	return 0;
+}
+
+int
+tb_uuid4(char out[TB_UUID_LEN + 1])
+{
+	unsigned char b[16];
+	int r;
+
+	if ((r = tb_random(b, sizeof(b))) != 0)
+		return r;
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+	snprintf(out, TB_UUID_LEN + 1,
+	    "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
+	    b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+	return 0;
+}
+
+const char *
+tb_crypto_error(void)
+{
+	static char msg[256];
+	unsigned long e = ERR_peek_last_error();
+
+	if (e == 0)
+		return "no OpenSSL error queued";
+	ERR_error_string_n(e, msg, sizeof(msg));
+	ERR_clear_error();
+	return msg;
+}
