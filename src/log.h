@@ -1,0 +1,34 @@
+/* log.h: the one log sink: JSON lines in Cloud Logging's structured form. */
+#ifndef TB_LOG_H
+#define TB_LOG_H
+
+#define TB_LOG_LINE_MAX 8192 /* a longer line is cut (its message shortened), never split */
+
+enum tb_severity { TB_LOG_DEBUG, TB_LOG_INFO, TB_LOG_NOTICE, TB_LOG_WARNING, TB_LOG_ERROR, TB_LOG_CRITICAL };
+
+/*
+ * What a request's log lines carry as labels besides event. All borrowed, any may be NULL.
+ * Never put a token, key or whole certificate here or in a message.
+ */
+struct tb_log_ctx {
+	const char *trace;     /* trace id from X-Cloud-Trace-Context or traceparent */
+	const char *client_id;
+	const char *x5_sha256;
+	const char *x5_serial;
+	const char *subject;
+	const char *flow;
+};
+
+/*
+ * Sends lines to file (appended, one write(2) a line, so several processes can share it) or,
+ * when file is NULL, to standard error. project is GOOGLE_CLOUD_PROJECT or NULL: with it the
+ * trace label becomes projects/PROJECT/traces/ID. Call once at start; 0 or TB_ERR_IO.
+ */
+int tb_log_open(const char *file, const char *project);
+void tb_log_close(void);
+
+/* Writes one line: severity, message (printf-style), labels {event, ctx...}, trace. */
+void tb_log(enum tb_severity sev, const char *event, const struct tb_log_ctx *ctx, const char *fmt,
+    ...) __attribute__((format(printf, 4, 5)));
+
+#endif
