@@ -1,0 +1,688 @@
+/* cert.c: turns a client certificate (SSL_CLIENT_CERT) or the load balancer's headers into an identity. */
+#include "cert.h"
+
+#include <openssl/asn1.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "b64.h"
+#include "buf.h"
+#include "crypto.h"
+#include "err.h"
+
+#define PEM_BEGIN "-----BEGIN CERTIFICATE-----"
+#define PEM_END "-----END CERTIFICATE-----"
+#define SUBJECT_MAX 4096  /* longest RFC 4514 subject kept; longer certificates are refused */
+#define XLB_ECHO_MAX 64   /* how much of a load-balancer header a refusal reason may quote */
+#define TIME_TEXT_LEN 32  /* "YYYY-MM-DDTHH:MM:SSZ" and then some */
+
+void
+tb_identity_free(struct tb_identity *id)
+{
+	if (id == NULL)
+		return;
+	free(id->sha256);
+	free(id->x5t_s256);
+	free(id->sha1);
+	free(id->serial);
+	free(id->dns_san);
+	free(id->uri_san);
+	free(id->spiffe);
+	free(id->subject);
+	free(id->subject_der);
+	free(id->client_id);
+	free(id); /* flow is static */
+}
+
+/* Writes a refusal reason for the log; why may be NULL or empty. */
+static void
+reason(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void
+reason(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why == NULL || whylen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+}
+
+static int
+is_space(unsigned char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+static int
+hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* True when the n bytes are all printable ASCII: no NUL, no control character. */
+static int
+printable(const unsigned char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i] < 0x20 || p[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
+/* A new NUL-terminated copy of n bytes. */
+static char *
+dupn(const void *p, size_t n)
+{
+	char *s;
+
+	if ((s = malloc(n + 1)) == NULL)
+		return NULL;
+	if (n > 0)
+		memcpy(s, p, n);
+	s[n] = '\0';
+	return s;
+}
+
+/*
+ * Percent-decodes (nginx $ssl_client_escaped_cert) in place of a copy: %XX only, '+' stays a
+ * base64 character. A PEM never holds '%', so decoding every value is harmless.
+ */
+static int
+unescape(const char *in, size_t n, char *out, size_t *outlen)
+{
+	size_t i, o = 0;
+	int hi, lo;
+
+	for (i = 0; i < n; i++) {
+		if (in[i] != '%') {
+			out[o++] = in[i];
+			continue;
+		}
+		if (n - i < 3 || (hi = hexval((unsigned char)in[i + 1])) < 0 ||
+		    (lo = hexval((unsigned char)in[i + 2])) < 0)
+			return TB_ERR_INVALID;
+		out[o++] = (char)(hi << 4 | lo);
+		i += 2;
+	}
+	*outlen = o;
+	return 0;
+}
+
+int
+tb_cert_pem_to_der(const char *value, size_t len, unsigned char **der, size_t *der_len)
+{
+	const size_t blen = sizeof(PEM_BEGIN) - 1, elen = sizeof(PEM_END) - 1;
+	char *pem = NULL, *body = NULL;
+	size_t n, i, b, e, bn = 0;
+	unsigned char *d = NULL;
+	size_t dlen = 0;
+	int r = TB_ERR_INVALID;
+
+	*der = NULL;
+	*der_len = 0;
+	if (value == NULL)
+		return TB_ERR_INVALID;
+	if (len > TB_CERT_PEM_MAX)
+		return TB_ERR_LIMIT;
+	if ((pem = malloc(len + 1)) == NULL || (body = malloc(len + 1)) == NULL) {
+		r = TB_ERR_ALLOC;
+		goto out;
+	}
+	if ((r = unescape(value, len, pem, &n)) != 0)
+		goto out;
+	r = TB_ERR_INVALID;
+	/* nothing but whitespace before the one BEGIN line: a prefix once let a second cert in */
+	for (b = 0; b < n && is_space((unsigned char)pem[b]); b++)
+		;
+	if (n - b < blen + elen || memcmp(pem + b, PEM_BEGIN, blen) != 0)
+		goto out;
+	b += blen;
+	/*
+	 * The body runs to the first '-': base64 never holds one, so a second BEGIN, an END of
+	 * another type or a PEM header line all end it early and fail the END check below.
+	 */
+	for (e = b; e < n && pem[e] != '-'; e++) {
+		if (is_space((unsigned char)pem[e]))
+			continue;
+		body[bn++] = pem[e];
+	}
+	if (n - e < elen || memcmp(pem + e, PEM_END, elen) != 0)
+		goto out;
+	for (i = e + elen; i < n; i++)
+		if (!is_space((unsigned char)pem[i]))
+			goto out;
+	/* strict base64: padded to a multiple of four, canonical trailing bits */
+	if (bn == 0 || bn % 4 != 0)
+		goto out;
+	if ((r = tb_b64_decode(body, bn, TB_B64_STD, &d, &dlen)) != 0)
+		goto out;
+	*der = d;
+	*der_len = dlen;
+	d = NULL; /* transferred */
+	r = 0;
+out:
+	free(d);
+	free(body);
+	free(pem);
+	return r;
+}
+
+/* An ASN1_TIME as time_t; TB_ERR_INVALID when OpenSSL cannot read it. */
+static int
+asn1_time(const ASN1_TIME *t, time_t *out)
+{
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+		return TB_ERR_INVALID;
+	*out = timegm(&tm);
+	return 0;
+}
+
+/* RFC 3339 UTC text of t, for reasons in the log. */
+static void
+time_text(time_t t, char out[TIME_TEXT_LEN])
+{
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL || strftime(out, TIME_TEXT_LEN, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(out, TIME_TEXT_LEN, "%lld", (long long)t);
+}
+
+/* Refuses now outside [nb, na]; a bound the caller does not have is skipped. */
+static int
+check_validity(int has_nb, time_t nb, int has_na, time_t na, time_t now, char *why,
+    size_t whylen)
+{
+	char text[TIME_TEXT_LEN];
+
+	if (has_nb && now < nb) {
+		time_text(nb, text);
+		reason(why, whylen, "certificate not yet valid until %s", text);
+		return TB_ERR_CLIENT;
+	}
+	if (has_na && now > na) {
+		time_text(na, text);
+		reason(why, whylen, "certificate expired at %s", text);
+		return TB_ERR_CLIENT;
+	}
+	return 0;
+}
+
+/* The three digests of the DER: sha256 (std base64), x5t#S256 (base64url), sha1 (hex). */
+static int
+digests(const unsigned char *der, size_t len, struct tb_identity *id)
+{
+	unsigned char h256[TB_SHA256_LEN], h1[TB_SHA1_LEN];
+	int r;
+
+	if ((r = tb_sha256(der, len, h256)) != 0 || (r = tb_sha1(der, len, h1)) != 0)
+		return r;
+	if ((r = tb_b64_encode(h256, sizeof(h256), TB_B64_STD | TB_B64_NOPAD, &id->sha256)) != 0 ||
+	    (r = tb_b64_encode(h256, sizeof(h256), TB_B64_URL | TB_B64_NOPAD, &id->x5t_s256)) != 0 ||
+	    (r = tb_hex_encode(h1, sizeof(h1), 0, &id->sha1)) != 0)
+		return r;
+	return 0;
+}
+
+/*
+ * The serial as the load balancer writes it: the DER INTEGER's content octets in colon hex, so a
+ * leading 00 (a positive serial with the high bit set) is kept.
+ */
+static int
+serial(X509 *x, struct tb_identity *id)
+{
+	unsigned char *enc = NULL;
+	size_t off, clen, k;
+	int n, r = TB_ERR_INVALID;
+
+	if ((n = i2d_ASN1_INTEGER(X509_get0_serialNumber(x), &enc)) < 2)
+		goto out;
+	/* tag 02, then a short or long form length */
+	if (enc[1] < 0x80) {
+		off = 2;
+		clen = enc[1];
+	} else {
+		k = enc[1] & 0x7f;
+		if (k == 0 || k > sizeof(size_t) || (size_t)n < 2 + k)
+			goto out;
+		for (clen = 0, off = 2; off < 2 + k; off++)
+			clen = clen << 8 | enc[off];
+	}
+	if (clen == 0 || clen != (size_t)n - off)
+		goto out;
+	r = tb_hex_encode(enc + off, clen, ':', &id->serial);
+out:
+	OPENSSL_free(enc);
+	return r;
+}
+
+/* True when the URI's scheme is spiffe (RFC 3986 schemes compare case-insensitively). */
+static int
+is_spiffe(const unsigned char *p, size_t n)
+{
+	return n >= 7 && strncasecmp((const char *)p, "spiffe:", 7) == 0;
+}
+
+/* The first dNSName, first URI and first SPIFFE URI; every DNS or URI SAN must be printable. */
+static int
+sans(X509 *x, struct tb_identity *id, char *why, size_t whylen)
+{
+	GENERAL_NAMES *names;
+	const GENERAL_NAME *g;
+	const unsigned char *p;
+	char **slot;
+	int crit = -1, i, n, r = TB_ERR_CLIENT;
+
+	if ((names = X509_get_ext_d2i(x, NID_subject_alt_name, &crit, NULL)) == NULL) {
+		if (crit == -1)
+			return 0; /* no SAN extension: every SAN attribute stays "" */
+		reason(why, whylen, "certificate has an unreadable or repeated subjectAltName");
+		return TB_ERR_CLIENT;
+	}
+	for (i = 0; i < sk_GENERAL_NAME_num(names); i++) {
+		g = sk_GENERAL_NAME_value(names, i);
+		if (g->type == GEN_DNS) {
+			p = ASN1_STRING_get0_data(g->d.dNSName);
+			n = ASN1_STRING_length(g->d.dNSName);
+			slot = &id->dns_san;
+		} else if (g->type == GEN_URI) {
+			p = ASN1_STRING_get0_data(g->d.uniformResourceIdentifier);
+			n = ASN1_STRING_length(g->d.uniformResourceIdentifier);
+			slot = &id->uri_san;
+		} else {
+			continue;
+		}
+		if (n < 0 || !printable(p, (size_t)n)) {
+			reason(why, whylen, "certificate has a %s SAN with a NUL or control character",
+			    g->type == GEN_DNS ? "DNS" : "URI");
+			goto out;
+		}
+		r = TB_ERR_ALLOC;
+		if (*slot == NULL && (*slot = dupn(p, (size_t)n)) == NULL)
+			goto out;
+		if (g->type == GEN_URI && id->spiffe == NULL && is_spiffe(p, (size_t)n) &&
+		    (id->spiffe = dupn(p, (size_t)n)) == NULL)
+			goto out;
+		r = TB_ERR_CLIENT;
+	}
+	r = 0;
+out:
+	GENERAL_NAMES_free(names);
+	return r;
+}
+
+/* The subject as RFC 4514 text (bounded) and as DER. */
+static int
+subject(X509 *x, struct tb_identity *id, char *why, size_t whylen)
+{
+	const X509_NAME *name = X509_get_subject_name(x);
+	unsigned char *der = NULL;
+	BIO *bio = NULL;
+	char *text;
+	long n;
+	int dn, r = TB_ERR_ALLOC;
+
+	if ((bio = BIO_new(BIO_s_mem())) == NULL)
+		goto out;
+	r = TB_ERR_CLIENT;
+	if (name == NULL || X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253) < 0) {
+		reason(why, whylen, "certificate subject cannot be printed");
+		goto out;
+	}
+	if ((n = BIO_get_mem_data(bio, &text)) < 0 || n > SUBJECT_MAX) {
+		reason(why, whylen, "certificate subject is longer than %d bytes", SUBJECT_MAX);
+		goto out;
+	}
+	/* RFC 2253 printing escapes control and high bytes; make sure of it */
+	if (!printable((const unsigned char *)text, (size_t)n)) {
+		reason(why, whylen, "certificate subject has a control character");
+		goto out;
+	}
+	if ((dn = i2d_X509_NAME(name, &der)) <= 0) {
+		reason(why, whylen, "certificate subject cannot be encoded");
+		goto out;
+	}
+	r = TB_ERR_ALLOC;
+	if ((id->subject = dupn(text, (size_t)n)) == NULL ||
+	    (id->subject_der = (unsigned char *)dupn(der, (size_t)dn)) == NULL)
+		goto out;
+	id->subject_der_len = (size_t)dn;
+	r = 0;
+out:
+	OPENSSL_free(der);
+	BIO_free(bio);
+	return r;
+}
+
+/* Gives every attribute still NULL the value "" (an attribute the certificate lacks). */
+static int
+fill_empty(struct tb_identity *id)
+{
+	char **f[] = {&id->sha256, &id->x5t_s256, &id->sha1, &id->serial, &id->dns_san,
+	    &id->uri_san, &id->spiffe, &id->subject};
+	size_t i;
+
+	for (i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		if (*f[i] == NULL && (*f[i] = dupn("", 0)) == NULL)
+			return TB_ERR_ALLOC;
+	return 0;
+}
+
+int
+tb_cert_identity(const char *value, size_t len, time_t now, struct tb_identity **out, char *why,
+    size_t whylen)
+{
+	struct tb_identity *id = NULL;
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	size_t dlen = 0;
+	X509 *x = NULL;
+	uint32_t flags;
+	int r;
+
+	*out = NULL;
+	reason(why, whylen, "%s", "");
+	if ((r = tb_cert_pem_to_der(value, len, &der, &dlen)) != 0) {
+		if (r == TB_ERR_ALLOC)
+			goto out;
+		reason(why, whylen, r == TB_ERR_LIMIT ? "certificate longer than %d bytes"
+		    : "certificate is not one PEM CERTIFICATE block (%d bytes)",
+		    r == TB_ERR_LIMIT ? TB_CERT_PEM_MAX : (int)len);
+		r = TB_ERR_CLIENT;
+		goto out;
+	}
+	r = TB_ERR_CLIENT;
+	p = der;
+	if (dlen > (size_t)TB_CERT_PEM_MAX || (x = d2i_X509(NULL, &p, (long)dlen)) == NULL ||
+	    p != der + dlen) {
+		reason(why, whylen, "certificate cannot be parsed: %s",
+		    x == NULL ? tb_crypto_error() : "trailing data after the certificate");
+		goto out;
+	}
+	r = TB_ERR_ALLOC;
+	if ((id = calloc(1, sizeof(*id))) == NULL)
+		goto out;
+	r = TB_ERR_CLIENT;
+	if (asn1_time(X509_get0_notBefore(x), &id->not_before) != 0 ||
+	    asn1_time(X509_get0_notAfter(x), &id->not_after) != 0) {
+		reason(why, whylen, "certificate validity dates cannot be read");
+		goto out;
+	}
+	if ((r = check_validity(1, id->not_before, 1, id->not_after, now, why, whylen)) != 0)
+		goto out;
+	r = TB_ERR_CLIENT;
+	flags = X509_get_extension_flags(x);
+	if (flags & EXFLAG_INVALID) {
+		reason(why, whylen, "certificate has invalid or repeated extensions");
+		goto out;
+	}
+	if (flags & EXFLAG_CA) {
+		reason(why, whylen, "certificate is a CA (basicConstraints CA:TRUE)");
+		goto out;
+	}
+	if ((r = digests(der, dlen, id)) != 0)
+		goto out;
+	if ((r = serial(x, id)) != 0) {
+		if (r != TB_ERR_ALLOC) {
+			reason(why, whylen, "certificate serial cannot be encoded");
+			r = TB_ERR_CLIENT;
+		}
+		goto out;
+	}
+	if ((r = sans(x, id, why, whylen)) != 0 || (r = subject(x, id, why, whylen)) != 0 ||
+	    (r = fill_empty(id)) != 0)
+		goto out;
+	*out = id;
+	id = NULL; /* transferred */
+	r = 0;
+out:
+	if (r == TB_ERR_ALLOC)
+		reason(why, whylen, "out of memory");
+	ERR_clear_error();
+	tb_identity_free(id);
+	X509_free(x);
+	free(der);
+	return r;
+}
+
+/* ---- the load balancer's headers ------------------------------------------------------------ */
+
+/* Reads n digits at s as a number; -1 unless they are all digits. */
+static int
+digits(const char *s, int n)
+{
+	int i, v = 0;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+static int
+days_in(int year, int month)
+{
+	static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+
+	return month == 2 && leap ? 29 : days[month - 1];
+}
+
+/*
+ * Parses an RFC 3339 date-time with seconds, an optional fraction and a Z or +hh:mm offset, as
+ * the load balancer writes it ("2023-08-30T01:13:00+00:00").
+ */
+static int
+rfc3339(const char *s, time_t *out)
+{
+	struct tm tm;
+	size_t n = strlen(s), i;
+	int year, mon, day, hh, mm, ss, oh = 0, om = 0, sign = 0;
+
+	if (n < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') ||
+	    s[13] != ':' || s[16] != ':')
+		return TB_ERR_INVALID;
+	if ((year = digits(s, 4)) < 0 || (mon = digits(s + 5, 2)) < 1 || mon > 12 ||
+	    (day = digits(s + 8, 2)) < 1 || day > days_in(year, mon) ||
+	    (hh = digits(s + 11, 2)) < 0 || hh > 23 || (mm = digits(s + 14, 2)) < 0 || mm > 59 ||
+	    (ss = digits(s + 17, 2)) < 0 || ss > 59)
+		return TB_ERR_INVALID;
+	i = 19;
+	if (s[i] == '.') {
+		for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+			;
+		if (i == 20)
+			return TB_ERR_INVALID;
+	}
+	if (i + 1 == n && (s[i] == 'Z' || s[i] == 'z')) {
+		/* UTC */
+	} else if (i + 6 == n && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':') {
+		sign = s[i] == '+' ? 1 : -1;
+		if ((oh = digits(s + i + 1, 2)) < 0 || oh > 23 || (om = digits(s + i + 4, 2)) < 0 ||
+		    om > 59)
+			return TB_ERR_INVALID;
+	} else {
+		return TB_ERR_INVALID;
+	}
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = year - 1900;
+	tm.tm_mon = mon - 1;
+	tm.tm_mday = day;
+	tm.tm_hour = hh;
+	tm.tm_min = mm;
+	tm.tm_sec = ss;
+	*out = timegm(&tm) - (time_t)sign * (oh * 3600 + om * 60);
+	return 0;
+}
+
+/* A header value, NULL as "", copied when printable. */
+static int
+header_copy(const char *v, char **out)
+{
+	size_t n = v == NULL ? 0 : strlen(v);
+
+	if (!printable((const unsigned char *)v, n))
+		return TB_ERR_INVALID;
+	if ((*out = dupn(n > 0 ? v : "", n)) == NULL)
+		return TB_ERR_ALLOC;
+	return 0;
+}
+
+/* A SAN header: base64 (standard) of a comma list, of which the first element is kept as is. */
+static int
+header_san(const char *v, char **out)
+{
+	unsigned char *d = NULL;
+	size_t n = 0, first;
+	int r;
+
+	if (v == NULL || *v == '\0')
+		return header_copy("", out);
+	if ((r = tb_b64_decode(v, strlen(v), TB_B64_STD, &d, &n)) != 0)
+		return r;
+	for (first = 0; first < n && d[first] != ','; first++)
+		;
+	r = TB_ERR_INVALID;
+	if (!printable(d, first))
+		goto out;
+	r = TB_ERR_ALLOC;
+	if ((*out = dupn(d, first)) == NULL)
+		goto out;
+	r = 0;
+out:
+	free(d);
+	return r;
+}
+
+/* Quotes at most XLB_ECHO_MAX printable characters of a header for a refusal reason. */
+static void
+echo(const char *v, char out[XLB_ECHO_MAX + 1])
+{
+	size_t i;
+
+	for (i = 0; v != NULL && v[i] != '\0' && i < XLB_ECHO_MAX; i++)
+		out[i] = printable((const unsigned char *)v + i, 1) ? v[i] : '?';
+	out[i] = '\0';
+}
+
+int
+tb_cert_identity_xlb(const char *const values[TB_XLB_HEADERS], const char *client_id,
+    time_t now, struct tb_identity **out, char *why, size_t whylen)
+{
+	static const struct {
+		enum tb_xlb_header h;
+		const char *what;
+	} san_headers[] = {{TB_XLB_DNS_SANS, "DNS"}, {TB_XLB_URI_SANS, "URI"}};
+	struct tb_identity *id = NULL;
+	const char *v;
+	unsigned char *hash = NULL;
+	size_t hlen = 0, i;
+	char text[XLB_ECHO_MAX + 1];
+	char **slot;
+	int has_nb, has_na, r = TB_ERR_CLIENT;
+
+	*out = NULL;
+	reason(why, whylen, "%s", "");
+	v = values[TB_XLB_PRESENT];
+	if (v == NULL || strcasecmp(v, "true") != 0) {
+		echo(v, text);
+		reason(why, whylen, "load balancer reports no client certificate (present: '%s')",
+		    text);
+		goto out;
+	}
+	v = values[TB_XLB_CHAIN_VERIFIED];
+	if (v == NULL || strcasecmp(v, "true") != 0) {
+		echo(values[TB_XLB_ERROR], text);
+		reason(why, whylen, "load balancer did not verify the certificate chain (error: '%s')",
+		    text);
+		goto out;
+	}
+	if (client_id == NULL || *client_id == '\0') {
+		reason(why, whylen, "the client id header is empty");
+		goto out;
+	}
+	r = TB_ERR_ALLOC;
+	if ((id = calloc(1, sizeof(*id))) == NULL)
+		goto out;
+	r = TB_ERR_CLIENT;
+	v = values[TB_XLB_SHA256];
+	if (v == NULL || tb_b64_decode(v, strlen(v), TB_B64_STD, &hash, &hlen) != 0 ||
+	    hlen != TB_SHA256_LEN) {
+		reason(why, whylen, "the certificate hash header is not a base64 SHA-256 digest");
+		goto out;
+	}
+	if ((r = header_copy(v, &id->sha256)) != 0 ||
+	    (r = tb_b64_encode(hash, hlen, TB_B64_URL | TB_B64_NOPAD, &id->x5t_s256)) != 0)
+		goto out;
+	r = TB_ERR_CLIENT;
+	if (header_copy(values[TB_XLB_SERIAL], &id->serial) != 0 ||
+	    header_copy(values[TB_XLB_SPIFFE], &id->spiffe) != 0 ||
+	    header_copy(client_id, &id->client_id) != 0) {
+		reason(why, whylen, "a certificate header has a control character");
+		goto out;
+	}
+	for (i = 0; id->serial[i] != '\0'; i++)
+		if (id->serial[i] >= 'A' && id->serial[i] <= 'F')
+			id->serial[i] = (char)(id->serial[i] - 'A' + 'a');
+	for (i = 0; i < sizeof(san_headers) / sizeof(san_headers[0]); i++) {
+		slot = san_headers[i].h == TB_XLB_DNS_SANS ? &id->dns_san : &id->uri_san;
+		if ((r = header_san(values[san_headers[i].h], slot)) != 0) {
+			if (r == TB_ERR_ALLOC)
+				goto out;
+			reason(why, whylen, "the %s SAN header is not base64 of printable text",
+			    san_headers[i].what);
+			r = TB_ERR_CLIENT;
+			goto out;
+		}
+	}
+	r = TB_ERR_CLIENT;
+	v = values[TB_XLB_NOT_BEFORE];
+	has_nb = v != NULL && *v != '\0';
+	if (has_nb && rfc3339(v, &id->not_before) != 0) {
+		echo(v, text);
+		reason(why, whylen, "the not-before header is not an RFC 3339 time: '%s'", text);
+		goto out;
+	}
+	v = values[TB_XLB_NOT_AFTER];
+	has_na = v != NULL && *v != '\0';
+	if (has_na && rfc3339(v, &id->not_after) != 0) {
+		echo(v, text);
+		reason(why, whylen, "the not-after header is not an RFC 3339 time: '%s'", text);
+		goto out;
+	}
+	if ((r = check_validity(has_nb, id->not_before, has_na, id->not_after, now, why,
+		 whylen)) != 0 ||
+	    (r = fill_empty(id)) != 0)
+		goto out;
+	*out = id;
+	id = NULL; /* transferred */
+	r = 0;
+out:
+	if (r == TB_ERR_ALLOC)
+		reason(why, whylen, "out of memory");
+	free(hash);
+	tb_identity_free(id);
+	return r;
+}

@@ -1,0 +1,535 @@
+/* config.c: reads the environment once at start and refuses what it cannot use. */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "buf.h"
+#include "err.h"
+
+#define VALUE_MAX 4096 /* longest setting value accepted */
+
+struct loader {
+	tb_config_report_fn report;
+	void *arg;
+	int errors;
+};
+
+static const char *const flow_names[] = {
+	[TB_FLOW_MTLS] = "mtls-client-credentials",
+	[TB_FLOW_XLB] = "xlb-mtls-client-credentials",
+};
+
+static const char *const id_attr_names[] = {
+	[TB_ID_SHA256] = "sha256",
+	[TB_ID_SPIFFE] = "spiffe",
+	[TB_ID_DNSSAN] = "dnssan",
+	[TB_ID_URISAN] = "urisan",
+	[TB_ID_SERIAL] = "serial",
+	[TB_ID_SUBJECT] = "subject",
+};
+
+/* Setting names and defaults of the load balancer's headers, as the original has them. */
+static const struct {
+	const char *setting, *def;
+} xlb_settings[TB_XLB_HEADERS] = {
+	[TB_XLB_PRESENT] = {"MTLS_HEADER_CLIENT_CERT_PRESENT", "X-Client-Cert-Present"},
+	[TB_XLB_CHAIN_VERIFIED] = {"MTLS_HEADER_CLIENT_CERT_CHAIN_VERIFIED", "X-Client-Cert-Chain-Verified"},
+	[TB_XLB_ERROR] = {"MTLS_HEADER_CLIENT_CERT_ERROR", "X-Client-Cert-Error"},
+	[TB_XLB_SHA256] = {"MTLS_HEADER_CLIENT_CERT_SHA256_FINGERPRINT", "X-Client-Cert-Hash"},
+	[TB_XLB_SPIFFE] = {"MTLS_HEADER_CLIENT_CERT_SPIFFE_ID", "X-Client-Cert-Spiffe"},
+	[TB_XLB_URI_SANS] = {"MTLS_HEADER_CLIENT_CERT_URI_SANS", "X-Client-Cert-URI-SANs"},
+	[TB_XLB_DNS_SANS] = {"MTLS_HEADER_CLIENT_CERT_DNSNAME_SANS", "X-Client-Cert-DNSName-SANs"},
+	[TB_XLB_SERIAL] = {"MTLS_HEADER_CLIENT_CERT_SERIAL_NUMBER", "X-Client-Cert-Serial-Number"},
+	[TB_XLB_NOT_BEFORE] = {"MTLS_HEADER_CLIENT_CERT_VALID_NOT_BEFORE", "X-Client-Cert-Valid-Not-Before"},
+	[TB_XLB_NOT_AFTER] = {"MTLS_HEADER_CLIENT_CERT_VALID_NOT_AFTER", "X-Client-Cert-Valid-Not-After"},
+};
+
+const char *
+tb_flow_name(enum tb_flow_kind f)
+{
+	return flow_names[f];
+}
+
+static void
+problem(struct loader *l, int warning, const char *setting, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+problem(struct loader *l, int warning, const char *setting, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (!warning)
+		l->errors++;
+	if (l->report != NULL)
+		l->report(l->arg, warning, setting, msg);
+}
+
+/* The trimmed value of a setting, or NULL when unset or empty (as the original treats them). */
+static char *
+value(struct loader *l, const char *name)
+{
+	const char *v = getenv(name), *end;
+	char *s;
+
+	if (v == NULL)
+		return NULL;
+	while (isspace((unsigned char)*v))
+		v++;
+	end = v + strlen(v);
+	while (end > v && isspace((unsigned char)end[-1]))
+		end--;
+	if (end == v)
+		return NULL;
+	if ((size_t)(end - v) > VALUE_MAX) {
+		problem(l, 0, name, "longer than %d bytes", VALUE_MAX);
+		return NULL;
+	}
+	if ((s = strndup(v, (size_t)(end - v))) == NULL)
+		problem(l, 0, name, "out of memory");
+	return s;
+}
+
+/* A value that may also come under the original's misspelled name (WORKLOAD_IDENITY_*). */
+static char *
+value2(struct loader *l, const char *name, const char *old)
+{
+	char *a = value(l, name), *b = value(l, old);
+
+	if (a != NULL && b != NULL && strcmp(a, b) != 0)
+		problem(l, 0, name, "set differently under %s ('%s' and '%s')", old, a, b);
+	if (a == NULL)
+		return b;
+	free(b);
+	return a;
+}
+
+static int
+all_chars(const char *s, const char *allowed)
+{
+	for (; *s != '\0'; s++)
+		if (!isalnum((unsigned char)*s) && strchr(allowed, *s) == NULL)
+			return 0;
+	return 1;
+}
+
+static int
+is_digits(const char *s)
+{
+	if (*s == '\0')
+		return 0;
+	for (; *s != '\0'; s++)
+		if (!isdigit((unsigned char)*s))
+			return 0;
+	return 1;
+}
+
+/* Parses a whole decimal number in [min, max]; 0 or -1. */
+static int
+parse_long(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	if (!is_digits(s) || strlen(s) > 9)
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int
+is_loopback_host(const char *host, size_t n)
+{
+	return (n == 9 && strncasecmp(host, "localhost", 9) == 0) ||
+	    (n >= 4 && strncmp(host, "127.", 4) == 0) || (n == 5 && strncmp(host, "[::1]", 5) == 0);
+}
+
+/*
+ * Checks an absolute http(s) URL: https, or http on a loopback host; no query, fragment, user
+ * info or whitespace; a path only when allow_path. 0, or -1 with the reason in *why.
+ */
+static int
+check_url(const char *url, int allow_path, const char **why)
+{
+	const char *host, *end;
+	int https;
+
+	if (strncmp(url, "https://", 8) == 0) {
+		https = 1;
+		host = url + 8;
+	} else if (strncmp(url, "http://", 7) == 0) {
+		https = 0;
+		host = url + 7;
+	} else {
+		*why = "must be an https:// URL";
+		return -1;
+	}
+	for (const char *p = url; *p != '\0'; p++) {
+		if ((unsigned char)*p <= ' ' || *p == '?' || *p == '#' || *p == '@' || *p == '\\' ||
+		    (unsigned char)*p >= 0x7f) {
+			*why = "must be a URL without spaces, query, fragment or user name";
+			return -1;
+		}
+	}
+	end = strchr(host, '/');
+	if (end == NULL)
+		end = host + strlen(host);
+	if (end == host) {
+		*why = "has no host";
+		return -1;
+	}
+	if (!allow_path && *end != '\0' && strcmp(end, "/") != 0) {
+		*why = "must not have a path";
+		return -1;
+	}
+	if (!https) {
+		const char *stop;
+
+		if (host[0] == '[')
+			stop = memchr(host, ']', (size_t)(end - host));
+		else if ((stop = memchr(host, ':', (size_t)(end - host))) == NULL)
+			stop = end;
+		if (stop == NULL || !is_loopback_host(host, (size_t)(stop - host) + (host[0] == '[')))
+		{
+			*why = "must be https:// (plain http:// only for loopback hosts)";
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Strips trailing slashes in place. */
+static void
+strip_slashes(char *s)
+{
+	size_t n = strlen(s);
+
+	while (n > 0 && s[n - 1] == '/')
+		s[--n] = '\0';
+}
+
+static void
+load_flows(struct loader *l, struct tb_config *c)
+{
+	char *v = value(l, "AUTH_FLOWS"), *p, *save = NULL;
+	const char *list = v != NULL ? v : flow_names[TB_FLOW_MTLS];
+	char *copy = strdup(list);
+
+	if (copy == NULL) {
+		problem(l, 0, "AUTH_FLOWS", "out of memory");
+		goto out;
+	}
+	/* " a,, b ," is {a, b}, as in the original */
+	for (p = strtok_r(copy, ",", &save); p != NULL; p = strtok_r(NULL, ",", &save)) {
+		char *e;
+		size_t i, k;
+
+		while (isspace((unsigned char)*p))
+			p++;
+		e = p + strlen(p);
+		while (e > p && isspace((unsigned char)e[-1]))
+			*--e = '\0';
+		if (*p == '\0')
+			continue;
+		for (i = 0; i < TB_FLOWS_MAX; i++)
+			if (strcmp(p, flow_names[i]) == 0)
+				break;
+		if (i == TB_FLOWS_MAX) {
+			problem(l, 0, "AUTH_FLOWS", "unknown flow '%s' (known: %s, %s)", p,
+			    flow_names[TB_FLOW_MTLS], flow_names[TB_FLOW_XLB]);
+			continue;
+		}
+		for (k = 0; k < c->nflows; k++)
+			if (c->flows[k] == (enum tb_flow_kind)i)
+				break;
+		if (k == c->nflows)
+			c->flows[c->nflows++] = (enum tb_flow_kind)i;
+	}
+	if (c->nflows == 0 && l->errors == 0)
+		problem(l, 0, "AUTH_FLOWS", "names no flow");
+out:
+	free(copy);
+	free(v);
+}
+
+static void
+load_audience(struct loader *l, struct tb_config *c)
+{
+	struct tb_buf b;
+	char *aud = value(l, "TOKEN_AUDIENCE");
+	int have_pool;
+
+	c->project_number = value2(l, "WORKLOAD_IDENTITY_PROJECT_NUMBER", "WORKLOAD_IDENITY_PROJECT_NUMBER");
+	c->pool_id = value2(l, "WORKLOAD_IDENTITY_POOL_ID", "WORKLOAD_IDENITY_POOL_ID");
+	c->provider_id = value2(l, "WORKLOAD_IDENTITY_PROVIDER_ID", "WORKLOAD_IDENITY_PROVIDER_ID");
+	have_pool = c->project_number != NULL || c->pool_id != NULL || c->provider_id != NULL;
+	if (have_pool) {
+		if (c->project_number == NULL || !is_digits(c->project_number) ||
+		    strlen(c->project_number) > 20)
+			problem(l, 0, "WORKLOAD_IDENTITY_PROJECT_NUMBER",
+			    c->project_number == NULL ? "is required with the pool settings"
+						      : "must be a project number (digits)");
+		if (c->pool_id == NULL || strlen(c->pool_id) > 63 || !all_chars(c->pool_id, "-"))
+			problem(l, 0, "WORKLOAD_IDENTITY_POOL_ID",
+			    c->pool_id == NULL ? "is required with the pool settings"
+					       : "must be a pool id (letters, digits, hyphens)");
+		if (c->provider_id == NULL || strlen(c->provider_id) > 63 ||
+		    !all_chars(c->provider_id, "-"))
+			problem(l, 0, "WORKLOAD_IDENTITY_PROVIDER_ID",
+			    c->provider_id == NULL ? "is required with the pool settings"
+						   : "must be a provider id (letters, digits, hyphens)");
+	}
+	if (have_pool && l->errors == 0) {
+		tb_buf_init(&b, VALUE_MAX);
+		if (tb_buf_addf(&b, "//iam.googleapis.com/projects/%s/locations/global/"
+				    "workloadIdentityPools/%s/providers/%s",
+			c->project_number, c->pool_id, c->provider_id) != 0 ||
+		    (c->sts_audience = tb_buf_detach(&b)) == NULL)
+			problem(l, 0, "WORKLOAD_IDENTITY_POOL_ID", "out of memory");
+		tb_buf_free(&b);
+	}
+	if (aud != NULL) {
+		for (const char *p = aud; *p != '\0'; p++)
+			if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f)
+				problem(l, 0, "TOKEN_AUDIENCE", "must not contain spaces or control characters");
+		c->audience = aud;
+	} else if (c->sts_audience != NULL) {
+		tb_buf_init(&b, VALUE_MAX);
+		if (tb_buf_addf(&b, "https:%s", c->sts_audience) != 0 ||
+		    (c->audience = tb_buf_detach(&b)) == NULL)
+			problem(l, 0, "TOKEN_AUDIENCE", "out of memory");
+		tb_buf_free(&b);
+	} else if (!have_pool)
+		problem(l, 0, "TOKEN_AUDIENCE",
+		    "set it, or WORKLOAD_IDENTITY_PROJECT_NUMBER, WORKLOAD_IDENTITY_POOL_ID and "
+		    "WORKLOAD_IDENTITY_PROVIDER_ID");
+}
+
+static void
+load_issuer(struct loader *l, struct tb_config *c)
+{
+	const char *why = NULL, *path;
+
+	if ((c->issuer = value(l, "TOKEN_ISSUER")) == NULL) {
+		problem(l, 1, "TOKEN_ISSUER",
+		    "unset: the issuer is taken from each request's Host header, which any client "
+		    "can send; set it in production");
+		return;
+	}
+	strip_slashes(c->issuer);
+	if (check_url(c->issuer, 1, &why) != 0) {
+		problem(l, 0, "TOKEN_ISSUER", "%s (got '%s')", why, c->issuer);
+		return;
+	}
+	path = strchr(strstr(c->issuer, "//") + 2, '/');
+	if ((c->issuer_path = strdup(path != NULL ? path : "")) == NULL)
+		problem(l, 0, "TOKEN_ISSUER", "out of memory");
+}
+
+static void
+load_signing(struct loader *l, struct tb_config *c)
+{
+	char *keys = value(l, "SIGNING_KEYS"), *p, *save = NULL;
+
+	c->signing_account = value(l, "SIGNING_SERVICE_ACCOUNT");
+	if ((keys == NULL) == (c->signing_account == NULL)) {
+		problem(l, 0, "SIGNING_KEYS",
+		    keys == NULL ? "set it (PEM key files) or SIGNING_SERVICE_ACCOUNT"
+				 : "set either it or SIGNING_SERVICE_ACCOUNT, not both");
+	}
+	if (c->signing_account != NULL && strcmp(c->signing_account, "default") != 0 &&
+	    (strchr(c->signing_account, '@') == NULL || !all_chars(c->signing_account, "@.-_")))
+		problem(l, 0, "SIGNING_SERVICE_ACCOUNT",
+		    "must be a service account email or 'default' (got '%s')", c->signing_account);
+	if (keys == NULL)
+		return;
+	for (p = strtok_r(keys, ",", &save); p != NULL; p = strtok_r(NULL, ",", &save)) {
+		char *e;
+
+		while (isspace((unsigned char)*p))
+			p++;
+		e = p + strlen(p);
+		while (e > p && isspace((unsigned char)e[-1]))
+			*--e = '\0';
+		if (*p == '\0')
+			continue;
+		if (c->nsigning_keys == TB_KEYS_MAX) {
+			problem(l, 0, "SIGNING_KEYS", "more than %d keys", TB_KEYS_MAX);
+			break;
+		}
+		if ((c->signing_keys[c->nsigning_keys++] = strdup(p)) == NULL)
+			problem(l, 0, "SIGNING_KEYS", "out of memory");
+	}
+	if (c->nsigning_keys == 0)
+		problem(l, 0, "SIGNING_KEYS", "names no key file");
+	free(keys);
+}
+
+static void
+load_mtls(struct loader *l, struct tb_config *c)
+{
+	char *v = value(l, "MTLS_CLIENT_ID");
+	size_t i;
+
+	c->client_id_attr = TB_ID_SHA256;
+	if (v != NULL) {
+		for (i = 0; i < sizeof(id_attr_names) / sizeof(id_attr_names[0]); i++)
+			if (strcmp(v, id_attr_names[i]) == 0)
+				break;
+		if (i == sizeof(id_attr_names) / sizeof(id_attr_names[0]))
+			problem(l, 0, "MTLS_CLIENT_ID",
+			    "must be one of sha256, spiffe, dnssan, urisan, serial, subject (got '%s')", v);
+		else
+			c->client_id_attr = (enum tb_id_attr)i;
+		free(v);
+	}
+	for (i = 0; i < TB_XLB_HEADERS; i++) {
+		char *h = value(l, xlb_settings[i].setting);
+
+		if (h == NULL && (h = strdup(xlb_settings[i].def)) == NULL) {
+			problem(l, 0, xlb_settings[i].setting, "out of memory");
+			continue;
+		}
+		if (strlen(h) > 128 || !all_chars(h, "-_"))
+			problem(l, 0, xlb_settings[i].setting, "must be an HTTP header name (got '%s')", h);
+		c->xlb_headers[i] = h;
+	}
+	/* the documented default, and the header that carries the SHA-256 (SPEC.md section 7) */
+	if ((c->xlb_client_id_header = value(l, "MTLS_HEADER_CLIENT_ID")) == NULL &&
+	    c->xlb_headers[TB_XLB_SHA256] != NULL &&
+	    (c->xlb_client_id_header = strdup(c->xlb_headers[TB_XLB_SHA256])) == NULL)
+		problem(l, 0, "MTLS_HEADER_CLIENT_ID", "out of memory");
+	if (c->xlb_client_id_header != NULL) {
+		static const int allowed[] = {TB_XLB_SPIFFE, TB_XLB_DNS_SANS, TB_XLB_URI_SANS, TB_XLB_SHA256};
+		int found = 0;
+
+		for (i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
+			if (c->xlb_headers[allowed[i]] != NULL &&
+			    strcasecmp(c->xlb_client_id_header, c->xlb_headers[allowed[i]]) == 0)
+				found = 1;
+		if (!found)
+			problem(l, 0, "MTLS_HEADER_CLIENT_ID",
+			    "the header '%s' cannot be used as client ID header; use the SPIFFE, DNS SAN, "
+			    "URI SAN or hash header", c->xlb_client_id_header);
+	}
+}
+
+static char *
+endpoint(struct loader *l, const char *name, const char *def)
+{
+	char *v = value(l, name);
+	const char *why = NULL;
+
+	if (v == NULL && (v = strdup(def)) == NULL) {
+		problem(l, 0, name, "out of memory");
+		return NULL;
+	}
+	strip_slashes(v);
+	if (check_url(v, 1, &why) != 0)
+		problem(l, 0, name, "%s (got '%s')", why, v);
+	return v;
+}
+
+static void
+load_upstream(struct loader *l, struct tb_config *c)
+{
+	char *v;
+
+	c->sts_endpoint = endpoint(l, "STS_ENDPOINT", "https://sts.googleapis.com");
+	c->iam_endpoint = endpoint(l, "IAMCREDENTIALS_ENDPOINT", "https://iamcredentials.googleapis.com");
+	if ((c->metadata_host = value(l, "GCE_METADATA_HOST")) == NULL &&
+	    (c->metadata_host = strdup("metadata.google.internal")) == NULL)
+		problem(l, 0, "GCE_METADATA_HOST", "out of memory");
+	if (c->metadata_host != NULL && (strlen(c->metadata_host) > 255 ||
+	    !all_chars(c->metadata_host, ".-:[]")))
+		problem(l, 0, "GCE_METADATA_HOST", "must be host[:port] (got '%s')", c->metadata_host);
+	c->upstream_timeout = 10;
+	if ((v = value(l, "UPSTREAM_TIMEOUT")) != NULL) {
+		if (parse_long(v, 1, TB_TIMEOUT_MAX, &c->upstream_timeout) != 0)
+			problem(l, 0, "UPSTREAM_TIMEOUT", "must be whole seconds from 1 to %d (got '%s')",
+			    TB_TIMEOUT_MAX, v);
+		free(v);
+	}
+}
+
+int
+tb_config_load(tb_config_report_fn report, void *arg, struct tb_config **out)
+{
+	struct loader l = {report, arg, 0};
+	struct tb_config *c;
+	char *v;
+	long n;
+
+	*out = NULL;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return TB_ERR_ALLOC;
+	load_flows(&l, c);
+	load_audience(&l, c);
+	c->validity = 5;
+	if ((v = value(&l, "TOKEN_VALIDITY")) != NULL) {
+		if (parse_long(v, TB_VALIDITY_MIN, TB_VALIDITY_MAX, &n) != 0)
+			problem(&l, 0, "TOKEN_VALIDITY", "must be whole minutes from %d to %d (got '%s')",
+			    TB_VALIDITY_MIN, TB_VALIDITY_MAX, v);
+		else
+			c->validity = (int)n;
+		free(v);
+	}
+	load_issuer(&l, c);
+	load_signing(&l, c);
+	load_mtls(&l, c);
+	c->client_registry = value(&l, "CLIENT_REGISTRY");
+	load_upstream(&l, c);
+	c->log_file = value(&l, "LOG_FILE");
+	c->cloud_project = value(&l, "GOOGLE_CLOUD_PROJECT");
+	if (c->cloud_project != NULL && !all_chars(c->cloud_project, "-:."))
+		problem(&l, 0, "GOOGLE_CLOUD_PROJECT", "must be a project id (got '%s')", c->cloud_project);
+	if (l.errors > 0) {
+		tb_config_free(c);
+		return TB_ERR_CONFIG;
+	}
+	*out = c;
+	return 0;
+}
+
+void
+tb_config_free(struct tb_config *c)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	free(c->project_number);
+	free(c->pool_id);
+	free(c->provider_id);
+	free(c->audience);
+	free(c->sts_audience);
+	free(c->issuer);
+	free(c->issuer_path);
+	for (i = 0; i < c->nsigning_keys; i++)
+		free(c->signing_keys[i]);
+	free(c->signing_account);
+	free(c->client_registry);
+	for (i = 0; i < TB_XLB_HEADERS; i++)
+		free(c->xlb_headers[i]);
+	free(c->xlb_client_id_header);
+	free(c->sts_endpoint);
+	free(c->iam_endpoint);
+	free(c->metadata_host);
+	free(c->log_file);
+	free(c->cloud_project);
+	free(c);
+}

@@ -1,0 +1,189 @@
+/* fcgi.c: accepts requests from libfcgi (or the CGI environment), and writes the answers. */
+#include "fcgi.h"
+
+#include <errno.h>
+#include <fcgiapp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "log.h"
+#include "request.h"
+
+extern char **environ;
+
+static volatile sig_atomic_t stopping;
+
+static void
+on_stop(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+/* Reads the body length the web server announced; -1 when absent or malformed. */
+static long
+content_length(const struct tb_request *req)
+{
+	const char *v = tb_request_param(req, "CONTENT_LENGTH");
+	char *end;
+	long n;
+
+	if (v == NULL || *v == '\0')
+		return -1;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno != 0 || *end != '\0' || n < 0)
+		return -1;
+	return n;
+}
+
+/* Reads up to TB_BODY_MAX bytes with read_fn; more than that marks the request too large. */
+static int
+read_body(struct tb_request *req, int (*read_fn)(void *arg, char *p, int n), void *arg)
+{
+	static char body[TB_BODY_MAX + 1];
+	long want = content_length(req);
+	size_t got = 0;
+	int n, r;
+
+	if (want > TB_BODY_MAX) {
+		tb_request_set_too_large(req); /* not read: the web server discards it */
+		return 0;
+	}
+	/* without a length (chunked through some servers) read to the end, within the cap */
+	while (want < 0 || got < (size_t)want) {
+		int room = (int)(sizeof(body) - got);
+
+		if (room == 0)
+			break;
+		if (want >= 0 && (size_t)want - got < (size_t)room)
+			room = (int)((size_t)want - got);
+		if ((n = read_fn(arg, body + got, room)) <= 0)
+			break;
+		got += (size_t)n;
+	}
+	if (got > TB_BODY_MAX) {
+		tb_request_set_too_large(req);
+		r = 0;
+	} else
+		r = tb_request_set_body(req, body, got);
+	memset(body, 0, got);
+	return r;
+}
+
+/* Renders the CGI response: Status line, headers, blank line, body. */
+static int
+write_response(const struct tb_response *resp, int (*write_fn)(void *arg, const char *p, int n),
+    void *arg)
+{
+	char status[64];
+	int n = snprintf(status, sizeof(status), "Status: %d %s\r\n", resp->status,
+	    tb_status_reason(resp->status));
+
+	if (write_fn(arg, status, n) < 0 ||
+	    (resp->head.len > 0 && write_fn(arg, resp->head.data, (int)resp->head.len) < 0) ||
+	    write_fn(arg, "\r\n", 2) < 0 ||
+	    (resp->body_len > 0 && write_fn(arg, resp->body, (int)resp->body_len) < 0))
+		return TB_ERR_IO;
+	return 0;
+}
+
+/* A broken request: answered with a bare 500 so the web server has something to send. */
+static const char broken[] = "Status: 500 Internal Server Error\r\nContent-Type: application/json\r\n"
+			     "Cache-Control: no-store\r\n\r\n"
+			     "{\"error\":\"server_error\",\"error_description\":\"Internal error\"}";
+
+static int
+handle(struct tb_app *app, char **envp, int (*read_fn)(void *, char *, int), void *rarg,
+    int (*write_fn)(void *, const char *, int), void *warg)
+{
+	struct tb_request *req = NULL;
+	struct tb_response *resp = NULL;
+	int r;
+
+	if ((r = tb_request_new(&req)) != 0)
+		goto out;
+	for (; *envp != NULL; envp++)
+		if ((r = tb_request_add_param(req, *envp)) != 0 && r != TB_ERR_INVALID)
+			goto out;
+	if ((r = read_body(req, read_fn, rarg)) != 0)
+		goto out;
+	if ((r = tb_app_handle(app, req, time(NULL), &resp)) != 0)
+		goto out;
+	r = write_response(resp, write_fn, warg);
+out:
+	if (r != 0 && r != TB_ERR_IO) {
+		tb_log(TB_LOG_ERROR, "api.request", NULL, "Request failed: %s", tb_err_str(r));
+		write_fn(warg, broken, (int)sizeof(broken) - 1);
+	}
+	tb_response_free(resp);
+	tb_request_free(req);
+	return r;
+}
+
+static int
+cgi_read(void *arg, char *p, int n)
+{
+	return (int)fread(p, 1, (size_t)n, (FILE *)arg);
+}
+
+static int
+cgi_write(void *arg, const char *p, int n)
+{
+	return fwrite(p, 1, (size_t)n, (FILE *)arg) == (size_t)n ? n : -1;
+}
+
+static int
+fcgi_read(void *arg, char *p, int n)
+{
+	return FCGX_GetStr(p, n, (FCGX_Stream *)arg);
+}
+
+static int
+fcgi_write(void *arg, const char *p, int n)
+{
+	return FCGX_PutStr(p, n, (FCGX_Stream *)arg);
+}
+
+int
+tb_fcgi_serve(struct tb_app *app)
+{
+	struct sigaction sa;
+	FCGX_Request rq;
+	unsigned long served = 0;
+	int r;
+
+	if (FCGX_IsCGI()) {
+		r = handle(app, environ, cgi_read, stdin, cgi_write, stdout);
+		fflush(stdout);
+		return r == 0 ? 0 : 1;
+	}
+	if (FCGX_Init() != 0 || FCGX_InitRequest(&rq, 0, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+		tb_log(TB_LOG_CRITICAL, "runtime.startup", NULL, "libfcgi could not start");
+		return 1;
+	}
+	/* no SA_RESTART: a stop signal interrupts the wait in accept, never a request */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	tb_log(TB_LOG_INFO, "runtime.startup", NULL, "token-broker %s serving FastCGI (pid %ld)",
+	    PACKAGE_VERSION, (long)getpid());
+	while (!stopping && FCGX_Accept_r(&rq) >= 0) {
+		handle(app, rq.envp, fcgi_read, rq.in, fcgi_write, rq.out);
+		FCGX_Finish_r(&rq);
+		served++;
+	}
+	FCGX_Free(&rq, 1);
+	tb_log(TB_LOG_INFO, "runtime.shutdown", NULL, "token-broker stopping after %lu requests",
+	    served);
+	return 0;
+}

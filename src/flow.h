@@ -1,0 +1,20 @@
+/* flow.h: the authentication flows of AUTH_FLOWS: which credential a request carries, and whose. */
+#ifndef TB_FLOW_H
+#define TB_FLOW_H
+
+#include <time.h>
+
+#include "cert.h"
+#include "config.h"
+#include "request.h"
+
+/*
+ * Authenticates the client of req with the first flow in cfg's AUTH_FLOWS order whose credential
+ * is present (a certificate in SSL_CLIENT_CERT; the load balancer's present header), at now.
+ * 0 and *out (the caller's), with client_id and flow set; or TB_ERR_CLIENT with the reason in why
+ * (for the log, never for the client).
+ */
+int tb_flow_authenticate(const struct tb_config *cfg, const struct tb_request *req, time_t now,
+    struct tb_identity **out, char *why, size_t whylen);
+
+#endif

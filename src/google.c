@@ -1,0 +1,1046 @@
+/* google.c: the client of Google's STS, IAM Credentials and metadata server APIs (libcurl). */
+#include "google.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "buf.h"
+#include "err.h"
+#include "json.h"
+#include "log.h"
+
+#define META_TOKEN_MARGIN 60 /* seconds before its expiry when the metadata token is renewed */
+#define EMAIL_MAX 254        /* RFC 5321's limit on an address */
+#define SCOPE_MAX 4096       /* a space-separated scope list */
+#define LIFETIME_MAX 43200   /* 12 h: generateAccessToken's ceiling even with the org policy */
+#define HOST_MAX 255
+#define URL_MAX 2048
+#define BODY_MAX (TB_UPSTREAM_MAX * 2) /* a request we send: an ID token or claims, plus fields */
+
+#define STS_GRANT "urn:ietf:params:oauth:grant-type:token-exchange"
+#define STS_ACCESS_TOKEN "urn:ietf:params:oauth:token-type:access_token"
+#define STS_ID_TOKEN "urn:ietf:params:oauth:token-type:id_token"
+#define META_PATH "/computeMetadata/v1/instance/service-accounts/default/"
+
+#ifdef PACKAGE_VERSION
+#define USER_AGENT "token-broker/" PACKAGE_VERSION
+#else
+#define USER_AGENT "token-broker"
+#endif
+
+struct tb_google {
+	CURL *curl;          /* one handle: its connection, DNS and TLS session caches persist */
+	char *sts, *iam;     /* base URLs, no trailing slash */
+	int sts_local;       /* the host is loopback: no proxy */
+	int iam_local;
+	int sts_plain;       /* http:// (loopback only) rather than https:// */
+	int iam_plain;
+	char *meta;          /* "http://host[:port]" */
+	long timeout;        /* seconds for one call */
+	char *meta_token;    /* the metadata server's access token (a secret) */
+	time_t meta_until;   /* renew meta_token at or after this time */
+	char *default_email; /* the metadata server's account, once asked */
+	struct tb_buf reply; /* the body of the last reply, capped at TB_UPSTREAM_MAX */
+	int over_cap;        /* the write callback refused a reply past the cap */
+	char curl_err[CURL_ERROR_SIZE];
+};
+
+/* One HTTP exchange. */
+struct call {
+	const char *event;        /* log event: google.sts, google.iam, google.metadata */
+	const char *what;         /* the API method, for messages */
+	const char *url;
+	int local;                /* loopback or metadata: no proxy */
+	int plain;                /* http (metadata, loopback test endpoints) instead of https */
+	const char *body;         /* POST body, or NULL for GET */
+	size_t body_len;
+	const char *content_type; /* of body */
+	const char *bearer;       /* Authorization: Bearer, or NULL */
+	int metadata;             /* send Metadata-Flavor: Google */
+	long status;              /* out: the HTTP status */
+};
+
+/* Writes a NUL-terminated, printable detail (control characters become spaces). */
+static void __attribute__((format(printf, 2, 3)))
+set_detail(char *detail, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+	size_t len;
+
+	va_start(ap, fmt);
+	n = vsnprintf(detail, TB_DETAIL_MAX, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		detail[0] = '\0';
+		return;
+	}
+	len = strlen(detail);
+	if ((size_t)n >= TB_DETAIL_MAX) {
+		/* cut: do not leave half a UTF-8 sequence behind */
+		while (len > 0 && ((unsigned char)detail[len - 1] & 0xc0) == 0x80)
+			len--;
+		if (len > 0 && ((unsigned char)detail[len - 1] & 0x80) != 0)
+			len--;
+		detail[len] = '\0';
+	}
+	for (size_t i = 0; i < len; i++) {
+		if ((unsigned char)detail[i] < 0x20 || detail[i] == 0x7f)
+			detail[i] = ' ';
+	}
+}
+
+static int
+is_printable(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			return 0;
+	}
+	return 1;
+}
+
+/* A token Google handed out: printable, no spaces (it goes into a header next). */
+static int
+valid_token(const char *s)
+{
+	size_t n;
+
+	if (s == NULL || (n = strlen(s)) == 0 || n > TB_UPSTREAM_MAX)
+		return 0;
+	for (; *s != '\0'; s++) {
+		if ((unsigned char)*s <= 0x20 || (unsigned char)*s > 0x7e)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * A service account email as Google writes them (name@project.iam.gserviceaccount.com), or any
+ * plain address: letters, digits and ._+- around one @, a dotted domain.
+ */
+static int
+valid_email(const char *s)
+{
+	const char *at = strchr(s, '@'), *p;
+
+	if (at == NULL || at == s || strlen(s) > EMAIL_MAX || strchr(at + 1, '@') != NULL)
+		return 0;
+	for (p = s; p < at; p++) {
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+			strchr("._+-", *p) != NULL))
+			return 0;
+	}
+	p = at + 1;
+	if (*p == '\0' || *p == '.' || *p == '-' || strchr(p, '.') == NULL || p[strlen(p) - 1] == '.')
+		return 0;
+	for (; *p != '\0'; p++) {
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+			*p == '.' || *p == '-'))
+			return 0;
+		if (*p == '.' && p[1] == '.')
+			return 0;
+	}
+	return 1;
+}
+
+static int
+valid_scope(const char *s)
+{
+	size_t n = s == NULL ? 0 : strlen(s);
+
+	if (n == 0 || n > SCOPE_MAX || !is_printable(s))
+		return 0;
+	return strspn(s, " ") != n; /* not only spaces */
+}
+
+/* Percent-encodes everything but RFC 3986 unreserved characters and those in keep. */
+static int
+add_escaped(struct tb_buf *b, const char *s, const char *keep)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char enc[3];
+	int r;
+
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    strchr("-._~", c) != NULL || strchr(keep, c) != NULL) {
+			r = tb_buf_add(b, s, 1);
+		} else {
+			enc[0] = '%';
+			enc[1] = hex[c >> 4];
+			enc[2] = hex[c & 15];
+			r = tb_buf_add(b, enc, 3);
+		}
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
+/* name=value& in application/x-www-form-urlencoded (spaces as %20, which it allows). */
+static int
+add_field(struct tb_buf *b, const char *name, const char *value)
+{
+	int r;
+
+	if (b->len > 0 && (r = tb_buf_addstr(b, "&")) != 0)
+		return r;
+	if ((r = tb_buf_addstr(b, name)) != 0 || (r = tb_buf_addstr(b, "=")) != 0)
+		return r;
+	return add_escaped(b, value, "");
+}
+
+static int
+is_loopback(const char *host)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (strcasecmp(host, "localhost") == 0)
+		return 1;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	return 0;
+}
+
+/*
+ * Checks host[:port] (host a name, an IPv4 address or a bracketed IPv6 address) from s up to end
+ * and copies the bare host into host.
+ */
+static int
+parse_authority(const char *s, const char *end, char host[HOST_MAX + 1])
+{
+	const char *h = s, *hend, *port = NULL;
+	size_t n;
+
+	if (s < end && *s == '[') {
+		if ((hend = memchr(s, ']', (size_t)(end - s))) == NULL)
+			return TB_ERR_CONFIG;
+		h = s + 1;
+		if (hend + 1 < end) {
+			if (hend[1] != ':')
+				return TB_ERR_CONFIG;
+			port = hend + 2;
+		}
+	} else {
+		if ((hend = memchr(s, ':', (size_t)(end - s))) == NULL)
+			hend = end;
+		else
+			port = hend + 1;
+		for (const char *p = s; p < hend; p++) {
+			if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+				(*p >= '0' && *p <= '9') || *p == '.' || *p == '-' || *p == '_'))
+				return TB_ERR_CONFIG;
+		}
+	}
+	if ((n = (size_t)(hend - h)) == 0 || n > HOST_MAX)
+		return TB_ERR_CONFIG;
+	if (port != NULL) {
+		if (port == end || end - port > 5)
+			return TB_ERR_CONFIG;
+		for (const char *p = port; p < end; p++) {
+			if (*p < '0' || *p > '9')
+				return TB_ERR_CONFIG;
+		}
+	}
+	memcpy(host, h, n);
+	host[n] = '\0';
+	if (*s == '[') {
+		struct in6_addr a6;
+
+		if (inet_pton(AF_INET6, host, &a6) != 1)
+			return TB_ERR_CONFIG;
+	}
+	return 0;
+}
+
+/*
+ * Checks a base URL (https://host[:port][/path], or http:// for a loopback host) and copies it
+ * without its trailing slashes into *out.
+ */
+static int
+check_base(const char *setting, const char *url, char **out, int *local, int *plainp)
+{
+	char host[HOST_MAX + 1];
+	const char *auth, *end;
+	size_t n;
+	int plain;
+
+	*out = NULL;
+	if (url == NULL || (n = strlen(url)) == 0 || n > URL_MAX || !is_printable(url) ||
+	    strpbrk(url, " ?#@\\\"<>") != NULL) {
+		tb_log(TB_LOG_ERROR, "google.config", NULL, "%s: not a base URL", setting);
+		return TB_ERR_CONFIG;
+	}
+	if (strncasecmp(url, "https://", 8) == 0) {
+		plain = 0;
+		auth = url + 8;
+	} else if (strncasecmp(url, "http://", 7) == 0) {
+		plain = 1;
+		auth = url + 7;
+	} else {
+		tb_log(TB_LOG_ERROR, "google.config", NULL, "%s: must be an https:// URL: %s", setting,
+		    url);
+		return TB_ERR_CONFIG;
+	}
+	if ((end = strchr(auth, '/')) == NULL)
+		end = auth + strlen(auth);
+	if (parse_authority(auth, end, host) != 0) {
+		tb_log(TB_LOG_ERROR, "google.config", NULL, "%s: bad host in %s", setting, url);
+		return TB_ERR_CONFIG;
+	}
+	*local = is_loopback(host);
+	if (plain && !*local) {
+		tb_log(TB_LOG_ERROR, "google.config", NULL,
+		    "%s: plain http is allowed only for a loopback host: %s", setting, url);
+		return TB_ERR_CONFIG;
+	}
+	*plainp = plain;
+	while (n > 0 && url[n - 1] == '/')
+		n--;
+	if ((*out = strndup(url, n)) == NULL)
+		return TB_ERR_ALLOC;
+	return 0;
+}
+
+static size_t
+on_write(char *p, size_t size, size_t n, void *arg)
+{
+	struct tb_google *g = arg;
+
+	if (tb_buf_add(&g->reply, p, size * n) != 0) {
+		g->over_cap = 1;
+		return 0; /* curl aborts the transfer: CURLE_WRITE_ERROR */
+	}
+	return size * n;
+}
+
+/* Overwrites the header strings (one carries a bearer) before freeing the list. */
+static void
+free_headers(struct curl_slist *h)
+{
+	for (struct curl_slist *p = h; p != NULL; p = p->next)
+		explicit_bzero(p->data, strlen(p->data));
+	curl_slist_free_all(h);
+}
+
+static int
+add_header(struct curl_slist **list, const char *h)
+{
+	struct curl_slist *n;
+
+	if ((n = curl_slist_append(*list, h)) == NULL)
+		return TB_ERR_ALLOC;
+	*list = n;
+	return 0;
+}
+
+/*
+ * Performs one exchange on the shared handle. 0 when an HTTP reply arrived (c->status, body in
+ * g->reply); TB_ERR_UNAVAILABLE when none did; TB_ERR_UPSTREAM when it went over the cap.
+ */
+static int
+perform(struct tb_google *g, struct call *c, char *detail)
+{
+	struct curl_slist *hdrs = NULL;
+	struct tb_buf auth;
+	CURLcode cc = CURLE_OK;
+	int r = TB_ERR_ALLOC;
+
+	tb_buf_init(&auth, TB_UPSTREAM_MAX + 64);
+	tb_buf_free(&g->reply); /* wipes what the last call left */
+	g->over_cap = 0;
+	g->curl_err[0] = '\0';
+	c->status = 0;
+	/* reset clears the options but keeps the connection, DNS and TLS session caches */
+	curl_easy_reset(g->curl);
+
+	if ((r = add_header(&hdrs, "Expect:")) != 0 || (r = add_header(&hdrs, "Accept: application/json")) != 0)
+		goto out;
+	if (c->content_type != NULL) {
+		char ct[128];
+
+		snprintf(ct, sizeof(ct), "Content-Type: %s", c->content_type);
+		if ((r = add_header(&hdrs, ct)) != 0)
+			goto out;
+	}
+	if (c->metadata && (r = add_header(&hdrs, "Metadata-Flavor: Google")) != 0)
+		goto out;
+	if (c->bearer != NULL) {
+		if ((r = tb_buf_addf(&auth, "Authorization: Bearer %s", c->bearer)) != 0 ||
+		    (r = add_header(&hdrs, auth.data)) != 0)
+			goto out;
+	}
+
+#define SET(opt, val)                                                                          \
+	do {                                                                                   \
+		if ((cc = curl_easy_setopt(g->curl, opt, val)) != CURLE_OK)                    \
+			goto curl_failed;                                                      \
+	} while (0)
+	SET(CURLOPT_URL, c->url);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	SET(CURLOPT_PROTOCOLS_STR, c->plain ? "http" : "https");
+	SET(CURLOPT_REDIR_PROTOCOLS_STR, "https");
+#else
+	SET(CURLOPT_PROTOCOLS, c->plain ? CURLPROTO_HTTP : CURLPROTO_HTTPS);
+	SET(CURLOPT_REDIR_PROTOCOLS, CURLPROTO_HTTPS);
+#endif
+	SET(CURLOPT_FOLLOWLOCATION, 0L);
+	SET(CURLOPT_NOSIGNAL, 1L);
+	SET(CURLOPT_TIMEOUT, g->timeout);
+	SET(CURLOPT_SSL_VERIFYPEER, 1L);
+	SET(CURLOPT_SSL_VERIFYHOST, 2L);
+	SET(CURLOPT_TCP_KEEPALIVE, 1L);
+	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)TB_UPSTREAM_MAX);
+	SET(CURLOPT_WRITEFUNCTION, on_write);
+	SET(CURLOPT_WRITEDATA, g);
+	SET(CURLOPT_ERRORBUFFER, g->curl_err);
+	SET(CURLOPT_USERAGENT, USER_AGENT);
+	SET(CURLOPT_HTTPHEADER, hdrs);
+	if (c->local)
+		SET(CURLOPT_NOPROXY, "*");
+	if (c->body != NULL) {
+		SET(CURLOPT_POSTFIELDS, c->body);
+		SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->body_len);
+	} else {
+		SET(CURLOPT_HTTPGET, 1L);
+	}
+#undef SET
+
+	cc = curl_easy_perform(g->curl);
+	if (cc == CURLE_OK) {
+		curl_easy_getinfo(g->curl, CURLINFO_RESPONSE_CODE, &c->status);
+		r = 0;
+		goto out;
+	}
+curl_failed:
+	if (cc == CURLE_OUT_OF_MEMORY) {
+		r = TB_ERR_ALLOC;
+		set_detail(detail, "out of memory");
+	} else if ((cc == CURLE_WRITE_ERROR && g->over_cap) || cc == CURLE_FILESIZE_EXCEEDED) {
+		r = TB_ERR_UPSTREAM;
+		set_detail(detail, "%s: the reply is larger than %d bytes", c->what, TB_UPSTREAM_MAX);
+		tb_log(TB_LOG_ERROR, c->event, NULL, "%s: %s: reply over %d bytes, abandoned", c->what,
+		    c->url, TB_UPSTREAM_MAX);
+	} else {
+		r = TB_ERR_UNAVAILABLE;
+		set_detail(detail, "%s: %s", c->what, curl_easy_strerror(cc));
+		tb_log(TB_LOG_ERROR, c->event, NULL, "%s: %s: %s (%s)", c->what, c->url,
+		    curl_easy_strerror(cc), g->curl_err[0] != '\0' ? g->curl_err : "no detail");
+	}
+out:
+	free_headers(hdrs);
+	tb_buf_free(&auth);
+	return r;
+}
+
+/* How a status that is not 2xx reads: 4xx refused, 5xx (and 408, 429: try later) unavailable. */
+static int
+status_error(long status)
+{
+	if (status == 408 || status == 429 || (status >= 500 && status <= 599))
+		return TB_ERR_UNAVAILABLE;
+	if (status >= 400 && status <= 499)
+		return TB_ERR_DENIED;
+	return TB_ERR_UPSTREAM; /* 1xx and 3xx: not something these APIs answer */
+}
+
+/* Parses g->reply as a JSON object; NULL when it is not one. */
+static struct tb_json *
+reply_json(struct tb_google *g)
+{
+	struct tb_json *j = NULL;
+
+	if (g->reply.len == 0 || tb_json_parse(g->reply.data, g->reply.len, &j) != 0)
+		return NULL;
+	if (!tb_json_is_object(j)) {
+		tb_json_free(j);
+		return NULL;
+	}
+	return j;
+}
+
+/*
+ * Reads Google's error envelope {"error":{"code","message","status"}} into detail as
+ * "STATUS: message", or the bare HTTP status when the body holds none.
+ */
+static void
+envelope_detail(struct tb_google *g, long status, char *detail)
+{
+	struct tb_json *j = reply_json(g), *e;
+	const char *st = NULL, *msg = NULL;
+
+	e = tb_json_get(j, "error");
+	if (tb_json_is_object(e)) {
+		st = tb_json_get_str(e, "status");
+		msg = tb_json_get_str(e, "message");
+	}
+	if (msg != NULL)
+		set_detail(detail, "%s: %s", st != NULL ? st : "ERROR", msg);
+	else
+		set_detail(detail, "HTTP status %ld", status);
+	tb_json_free(j);
+}
+
+/* The answer to a call that got a status other than 2xx, for the IAM and metadata APIs. */
+static int
+google_error(struct tb_google *g, const struct call *c, const char *what, char *detail)
+{
+	int r = status_error(c->status);
+
+	envelope_detail(g, c->status, detail);
+	tb_log(TB_LOG_ERROR, c->event, NULL, "%s: HTTP %ld: %s", what, c->status, detail);
+	return r;
+}
+
+static int
+bad_reply(const struct call *c, const char *what, const char *why, size_t len, char *detail)
+{
+	set_detail(detail, "%s: unexpected reply: %s", what, why);
+	/* the body may hold a token: log its size, never its text */
+	tb_log(TB_LOG_ERROR, c->event, NULL, "%s: HTTP %ld with a %zu-byte reply that is not as documented: %s",
+	    what, c->status, len, why);
+	return TB_ERR_UPSTREAM;
+}
+
+static int
+digits(const char **s, int n, int *out)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++, (*s)++) {
+		if (**s < '0' || **s > '9')
+			return -1;
+		v = v * 10 + (**s - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+/* RFC 3339 date-time (fraction ignored) into epoch seconds. */
+static int
+parse_rfc3339(const char *s, time_t *out)
+{
+	struct tm tm;
+	int y, mo, d, h, mi, sec, oh = 0, om = 0, sign = 0;
+	time_t t;
+
+	memset(&tm, 0, sizeof(tm));
+	if (digits(&s, 4, &y) || *s++ != '-' || digits(&s, 2, &mo) || *s++ != '-' ||
+	    digits(&s, 2, &d) || (*s != 'T' && *s != 't') || !*s++ || digits(&s, 2, &h) ||
+	    *s++ != ':' || digits(&s, 2, &mi) || *s++ != ':' || digits(&s, 2, &sec))
+		return TB_ERR_INVALID;
+	if (*s == '.') {
+		s++;
+		if (*s < '0' || *s > '9')
+			return TB_ERR_INVALID;
+		while (*s >= '0' && *s <= '9')
+			s++;
+	}
+	if (*s == 'Z' || *s == 'z') {
+		s++;
+	} else if (*s == '+' || *s == '-') {
+		sign = *s++ == '+' ? 1 : -1;
+		if (digits(&s, 2, &oh) || *s++ != ':' || digits(&s, 2, &om) || oh > 23 || om > 59)
+			return TB_ERR_INVALID;
+	} else {
+		return TB_ERR_INVALID;
+	}
+	if (*s != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+		return TB_ERR_INVALID;
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	if ((t = timegm(&tm)) == (time_t)-1)
+		return TB_ERR_INVALID;
+	*out = t - sign * (oh * 3600 + om * 60);
+	return 0;
+}
+
+int
+tb_google_new(const char *sts, const char *iam, const char *meta, long timeout,
+    struct tb_google **out)
+{
+	struct tb_google *g = NULL;
+	char host[HOST_MAX + 1];
+	int r = TB_ERR_ALLOC;
+
+	*out = NULL;
+	if (timeout <= 0 || timeout > 3600) {
+		tb_log(TB_LOG_ERROR, "google.config", NULL,
+		    "UPSTREAM_TIMEOUT: %ld is not a number of seconds from 1 to 3600", timeout);
+		return TB_ERR_CONFIG;
+	}
+	if (meta == NULL || strlen(meta) > HOST_MAX + 8 ||
+	    parse_authority(meta, meta + strlen(meta), host) != 0) {
+		tb_log(TB_LOG_ERROR, "google.config", NULL, "GCE_METADATA_HOST: not a host[:port]: %s",
+		    meta != NULL ? meta : "(unset)");
+		return TB_ERR_CONFIG;
+	}
+	if ((g = calloc(1, sizeof(*g))) == NULL)
+		return TB_ERR_ALLOC;
+	tb_buf_init(&g->reply, TB_UPSTREAM_MAX);
+	g->timeout = timeout;
+	if ((r = check_base("STS_ENDPOINT", sts, &g->sts, &g->sts_local, &g->sts_plain)) != 0 ||
+	    (r = check_base("IAMCREDENTIALS_ENDPOINT", iam, &g->iam, &g->iam_local,
+		 &g->iam_plain)) != 0)
+		goto out;
+	r = TB_ERR_ALLOC;
+	if ((g->meta = malloc(strlen(meta) + 8)) == NULL)
+		goto out;
+	memcpy(g->meta, "http://", 7);
+	memcpy(g->meta + 7, meta, strlen(meta) + 1);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		tb_log(TB_LOG_ERROR, "google.config", NULL, "libcurl failed to initialise");
+		r = TB_ERR_INTERNAL;
+		goto out;
+	}
+	if ((g->curl = curl_easy_init()) == NULL) {
+		curl_global_cleanup();
+		goto out;
+	}
+	*out = g;
+	g = NULL; /* transferred */
+	r = 0;
+out:
+	tb_google_free(g);
+	return r;
+}
+
+void
+tb_google_free(struct tb_google *g)
+{
+	if (g == NULL)
+		return;
+	if (g->curl != NULL) {
+		curl_easy_cleanup(g->curl);
+		curl_global_cleanup();
+	}
+	free(g->sts);
+	free(g->iam);
+	free(g->meta);
+	tb_free_secret(g->meta_token);
+	free(g->default_email);
+	tb_buf_free(&g->reply);
+	free(g);
+}
+
+int
+tb_google_sts_exchange(struct tb_google *g, const char *audience, const char *id_token,
+    const char *scope, char **access_token, int64_t *expires_in, char *detail)
+{
+	struct call c = { .event = "google.sts", .what = "STS",
+		.content_type = "application/x-www-form-urlencoded" };
+	struct tb_buf url, form;
+	struct tb_json *j = NULL;
+	const char *tok, *err, *desc;
+	int64_t exp;
+	int r = TB_ERR_ALLOC;
+
+	*access_token = NULL;
+	*expires_in = 0;
+	detail[0] = '\0';
+	tb_buf_init(&url, URL_MAX + 64);
+	tb_buf_init(&form, BODY_MAX);
+	if (audience == NULL || *audience == '\0' || !is_printable(audience) || !valid_token(id_token)) {
+		set_detail(detail, "STS: bad audience or subject token");
+		tb_log(TB_LOG_ERROR, c.event, NULL, "%s", detail);
+		r = TB_ERR_INVALID;
+		goto out;
+	}
+	if (!valid_scope(scope)) {
+		set_detail(detail, "STS: the scope is empty or not printable ASCII");
+		tb_log(TB_LOG_ERROR, c.event, NULL, "%s", detail);
+		r = TB_ERR_REQUEST;
+		goto out;
+	}
+	if (tb_buf_addf(&url, "%s/v1/token", g->sts) != 0 ||
+	    add_field(&form, "grant_type", STS_GRANT) != 0 ||
+	    add_field(&form, "audience", audience) != 0 || add_field(&form, "scope", scope) != 0 ||
+	    add_field(&form, "requested_token_type", STS_ACCESS_TOKEN) != 0 ||
+	    add_field(&form, "subject_token", id_token) != 0 ||
+	    add_field(&form, "subject_token_type", STS_ID_TOKEN) != 0)
+		goto out;
+	c.url = url.data;
+	c.plain = g->sts_plain;
+	c.local = g->sts_local;
+	c.body = form.data;
+	c.body_len = form.len;
+	if ((r = perform(g, &c, detail)) != 0)
+		goto out;
+
+	if (c.status < 200 || c.status > 299) {
+		r = status_error(c.status);
+		j = reply_json(g);
+		err = tb_json_get_str(j, "error");
+		desc = tb_json_get_str(j, "error_description");
+		if (err != NULL)
+			set_detail(detail, "Token exchange failed with code %s: %s", err,
+			    desc != NULL ? desc : "");
+		else if (tb_json_is_object(tb_json_get(j, "error")))
+			envelope_detail(g, c.status, detail);
+		else
+			set_detail(detail, "Token exchange failed with HTTP status %ld", c.status);
+		tb_log(TB_LOG_ERROR, c.event, NULL, "STS: HTTP %ld: %s", c.status, detail);
+		goto out;
+	}
+	if ((j = reply_json(g)) == NULL) {
+		r = bad_reply(&c, "STS", "not a JSON object", g->reply.len, detail);
+		goto out;
+	}
+	tok = tb_json_get_str(j, "access_token");
+	if (!valid_token(tok)) {
+		r = bad_reply(&c, "STS", "no usable access_token", g->reply.len, detail);
+		goto out;
+	}
+	if (tb_json_get_int(j, "expires_in", &exp) != 0 || exp <= 0) {
+		r = bad_reply(&c, "STS", "expires_in is not a positive integer", g->reply.len, detail);
+		goto out;
+	}
+	r = TB_ERR_ALLOC;
+	if ((*access_token = strdup(tok)) == NULL)
+		goto out;
+	*expires_in = exp;
+	r = 0;
+out:
+	tb_json_free(j);
+	tb_buf_free(&g->reply);
+	tb_buf_free(&form);
+	tb_buf_free(&url);
+	return r;
+}
+
+/* .../v1/projects/-/serviceAccounts/ACCOUNT:method into b. */
+static int
+iam_url(struct tb_google *g, struct tb_buf *b, const char *account, const char *method)
+{
+	int r;
+
+	if ((r = tb_buf_addf(b, "%s/v1/projects/-/serviceAccounts/", g->iam)) != 0 ||
+	    (r = add_escaped(b, account, "@")) != 0 || (r = tb_buf_addf(b, ":%s", method)) != 0)
+		return r;
+	return 0;
+}
+
+int
+tb_google_generate_access_token(struct tb_google *g, const char *bearer, const char *account,
+    const char *scope, int64_t lifetime, time_t now, char **access_token, int64_t *expires_in,
+    char *detail)
+{
+	struct call c = { .event = "google.iam", .what = "generateAccessToken",
+		.content_type = "application/json" };
+	struct tb_buf url;
+	struct tb_json *req = NULL, *scopes = NULL, *j = NULL;
+	char *body = NULL, *copy = NULL, *p, *sp, life[32];
+	const char *tok, *expire;
+	time_t until;
+	int r = TB_ERR_ALLOC;
+
+	*access_token = NULL;
+	*expires_in = 0;
+	detail[0] = '\0';
+	tb_buf_init(&url, URL_MAX + 64);
+	if (!valid_token(bearer) || lifetime <= 0 || lifetime > LIFETIME_MAX) {
+		set_detail(detail, "generateAccessToken: bad bearer or lifetime");
+		tb_log(TB_LOG_ERROR, c.event, NULL, "%s", detail);
+		r = TB_ERR_INVALID;
+		goto out;
+	}
+	if (account == NULL || !valid_email(account) || !valid_scope(scope)) {
+		set_detail(detail, "generateAccessToken: the service account is not an email, or the "
+				   "scope is empty or not printable ASCII");
+		tb_log(TB_LOG_ERROR, c.event, NULL, "%s", detail);
+		r = TB_ERR_REQUEST;
+		goto out;
+	}
+	if ((req = tb_json_object()) == NULL || (scopes = tb_json_array()) == NULL ||
+	    (copy = strdup(scope)) == NULL)
+		goto out;
+	/* SPEC 7: the scope value is split on spaces into the list generateAccessToken takes */
+	for (p = copy; p != NULL; p = sp) {
+		if ((sp = strchr(p, ' ')) != NULL)
+			*sp++ = '\0';
+		if (*p != '\0' && tb_json_append_str(scopes, p) != 0)
+			goto out;
+	}
+	snprintf(life, sizeof(life), "%llds", (long long)lifetime);
+	r = tb_json_set(req, "scope", scopes);
+	scopes = NULL; /* transferred */
+	if (r != 0 || (r = tb_json_set_str(req, "lifetime", life)) != 0 ||
+	    (r = tb_json_render(req, &body)) != 0)
+		goto out;
+	if ((r = iam_url(g, &url, account, "generateAccessToken")) != 0)
+		goto out;
+	c.url = url.data;
+	c.plain = g->iam_plain;
+	c.local = g->iam_local;
+	c.body = body;
+	c.body_len = strlen(body);
+	c.bearer = bearer;
+	if ((r = perform(g, &c, detail)) != 0)
+		goto out;
+
+	if (c.status < 200 || c.status > 299) {
+		r = google_error(g, &c, "generateAccessToken", detail);
+		goto out;
+	}
+	if ((j = reply_json(g)) == NULL) {
+		r = bad_reply(&c, "generateAccessToken", "not a JSON object", g->reply.len, detail);
+		goto out;
+	}
+	tok = tb_json_get_str(j, "accessToken");
+	expire = tb_json_get_str(j, "expireTime");
+	if (!valid_token(tok)) {
+		r = bad_reply(&c, "generateAccessToken", "no usable accessToken", g->reply.len, detail);
+		goto out;
+	}
+	if (expire == NULL || parse_rfc3339(expire, &until) != 0 || until <= now) {
+		r = bad_reply(&c, "generateAccessToken", "expireTime is not a future RFC 3339 time",
+		    g->reply.len, detail);
+		goto out;
+	}
+	r = TB_ERR_ALLOC;
+	if ((*access_token = strdup(tok)) == NULL)
+		goto out;
+	*expires_in = (int64_t)(until - now);
+	r = 0;
+out:
+	tb_json_free(j);
+	tb_json_free(scopes);
+	tb_json_free(req);
+	free(body);
+	free(copy);
+	tb_buf_free(&g->reply);
+	tb_buf_free(&url);
+	return r;
+}
+
+/* A GET to the metadata server's default service account: path under META_PATH. */
+static int
+metadata_get(struct tb_google *g, struct call *c, const char *what, char *detail)
+{
+	struct tb_buf url;
+	int r;
+
+	tb_buf_init(&url, URL_MAX + 64);
+	c->event = "google.metadata";
+	c->what = what[0] == 'e' ? "metadata email" : "metadata token";
+	c->local = 1;
+	c->plain = 1; /* the metadata server speaks plain http, on a link-local address */
+	c->metadata = 1;
+	if ((r = tb_buf_addf(&url, "%s" META_PATH "%s", g->meta, what)) == 0) {
+		c->url = url.data;
+		r = perform(g, c, detail);
+		c->url = NULL;
+	}
+	tb_buf_free(&url);
+	return r;
+}
+
+/* Fills g->default_email from the metadata server, once. */
+static int
+resolve_default(struct tb_google *g, char *detail)
+{
+	struct call c = { 0 };
+	char *email = NULL;
+	size_t n;
+	int r;
+
+	if (g->default_email != NULL)
+		return 0;
+	if ((r = metadata_get(g, &c, "email", detail)) != 0)
+		goto out;
+	if (c.status < 200 || c.status > 299) {
+		r = google_error(g, &c, "metadata email", detail);
+		goto out;
+	}
+	n = g->reply.len;
+	while (n > 0 && strchr(" \t\r\n", g->reply.data[n - 1]) != NULL)
+		n--;
+	r = TB_ERR_ALLOC;
+	if (n == 0 || (email = strndup(g->reply.data, n)) == NULL) {
+		if (n == 0)
+			r = bad_reply(&c, "metadata email", "empty", g->reply.len, detail);
+		goto out;
+	}
+	if (!valid_email(email)) {
+		r = bad_reply(&c, "metadata email", "not an email address", g->reply.len, detail);
+		goto out;
+	}
+	g->default_email = email;
+	email = NULL; /* transferred */
+	tb_log(TB_LOG_INFO, "google.metadata", NULL, "the metadata server's account is %s",
+	    g->default_email);
+	r = 0;
+out:
+	free(email);
+	tb_buf_free(&g->reply);
+	return r;
+}
+
+int
+tb_google_default_account(struct tb_google *g, char **email, char *detail)
+{
+	int r;
+
+	*email = NULL;
+	detail[0] = '\0';
+	if ((r = resolve_default(g, detail)) != 0)
+		return r;
+	if ((*email = strdup(g->default_email)) == NULL)
+		return TB_ERR_ALLOC;
+	return 0;
+}
+
+/* Fills g->meta_token from the metadata server unless the cached one is still good at now. */
+static int
+metadata_token(struct tb_google *g, time_t now, int *fresh, char *detail)
+{
+	struct call c = { 0 };
+	struct tb_json *j = NULL;
+	const char *tok;
+	int64_t exp;
+	int r;
+
+	*fresh = 0;
+	if (g->meta_token != NULL && now < g->meta_until)
+		return 0;
+	tb_free_secret(g->meta_token);
+	g->meta_token = NULL;
+	if ((r = metadata_get(g, &c, "token", detail)) != 0)
+		goto out;
+	if (c.status < 200 || c.status > 299) {
+		r = google_error(g, &c, "metadata token", detail);
+		goto out;
+	}
+	if ((j = reply_json(g)) == NULL) {
+		r = bad_reply(&c, "metadata token", "not a JSON object", g->reply.len, detail);
+		goto out;
+	}
+	tok = tb_json_get_str(j, "access_token");
+	if (!valid_token(tok)) {
+		r = bad_reply(&c, "metadata token", "no usable access_token", g->reply.len, detail);
+		goto out;
+	}
+	if (tb_json_get_int(j, "expires_in", &exp) != 0 || exp <= 0) {
+		r = bad_reply(&c, "metadata token", "expires_in is not a positive integer",
+		    g->reply.len, detail);
+		goto out;
+	}
+	r = TB_ERR_ALLOC;
+	if ((g->meta_token = strdup(tok)) == NULL)
+		goto out;
+	/* a token good for less than the margin is used for this call and asked for again next time */
+	g->meta_until = now + (time_t)(exp > META_TOKEN_MARGIN ? exp - META_TOKEN_MARGIN : 0);
+	*fresh = 1;
+	r = 0;
+out:
+	tb_json_free(j);
+	tb_buf_free(&g->reply);
+	return r;
+}
+
+int
+tb_google_sign_jwt(struct tb_google *g, const char *account, const char *payload, time_t now,
+    char **jwt, char *detail)
+{
+	struct call c = { 0 };
+	struct tb_buf url;
+	struct tb_json *req = NULL, *claims = NULL, *j = NULL;
+	char *body = NULL;
+	const char *signed_jwt;
+	int r = TB_ERR_ALLOC, fresh;
+
+	*jwt = NULL;
+	detail[0] = '\0';
+	tb_buf_init(&url, URL_MAX + 64);
+	if (payload == NULL || tb_json_parse(payload, strlen(payload), &claims) != 0 ||
+	    !tb_json_is_object(claims)) {
+		set_detail(detail, "signJwt: the payload is not a JSON object");
+		tb_log(TB_LOG_ERROR, "google.iam", NULL, "%s", detail);
+		r = TB_ERR_INVALID;
+		goto out;
+	}
+	if (account == NULL || (strcmp(account, "default") != 0 && !valid_email(account))) {
+		set_detail(detail, "signJwt: the service account is not an email or \"default\"");
+		tb_log(TB_LOG_ERROR, "google.iam", NULL, "%s", detail);
+		r = TB_ERR_REQUEST;
+		goto out;
+	}
+	if (strcmp(account, "default") == 0) {
+		if ((r = resolve_default(g, detail)) != 0)
+			goto out;
+		account = g->default_email;
+	}
+	if ((req = tb_json_object()) == NULL)
+		goto out;
+	if ((r = tb_json_set_str(req, "payload", payload)) != 0 ||
+	    (r = tb_json_render(req, &body)) != 0 ||
+	    (r = iam_url(g, &url, account, "signJwt")) != 0)
+		goto out;
+
+	/* a cached token that IAM no longer takes (401) is dropped and fetched once more */
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if ((r = metadata_token(g, now, &fresh, detail)) != 0)
+			goto out;
+		memset(&c, 0, sizeof(c));
+		c.event = "google.iam";
+		c.what = "signJwt";
+		c.content_type = "application/json";
+		c.url = url.data;
+		c.plain = g->iam_plain;
+		c.local = g->iam_local;
+		c.body = body;
+		c.body_len = strlen(body);
+		c.bearer = g->meta_token;
+		if ((r = perform(g, &c, detail)) != 0)
+			goto out;
+		if (c.status != 401 || fresh)
+			break;
+		tb_log(TB_LOG_WARNING, c.event, NULL,
+		    "signJwt: IAM refused the cached metadata token (401); asking for a new one");
+		tb_free_secret(g->meta_token);
+		g->meta_token = NULL;
+	}
+	if (c.status < 200 || c.status > 299) {
+		r = google_error(g, &c, "signJwt", detail);
+		goto out;
+	}
+	if ((j = reply_json(g)) == NULL) {
+		r = bad_reply(&c, "signJwt", "not a JSON object", g->reply.len, detail);
+		goto out;
+	}
+	signed_jwt = tb_json_get_str(j, "signedJwt");
+	/* a compact JWS: printable, without spaces, in three parts */
+	if (!valid_token(signed_jwt) || strchr(signed_jwt, '.') == NULL ||
+	    strchr(strchr(signed_jwt, '.') + 1, '.') == NULL) {
+		r = bad_reply(&c, "signJwt", "no usable signedJwt", g->reply.len, detail);
+		goto out;
+	}
+	r = TB_ERR_ALLOC;
+	if ((*jwt = strdup(signed_jwt)) == NULL)
+		goto out;
+	r = 0;
+out:
+	tb_json_free(j);
+	tb_json_free(claims);
+	tb_json_free(req);
+	free(body);
+	tb_buf_free(&g->reply);
+	tb_buf_free(&url);
+	return r;
+}

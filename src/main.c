@@ -1,0 +1,165 @@
+/* main.c: the command line (--check-config, --jwks, --version, --help), then serve. */
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "err.h"
+#include "fcgi.h"
+#include "keys.h"
+#include "log.h"
+#include "routes.h"
+
+static const char usage[] =
+    "Usage: token-broker [--check-config | --jwks | --version | --help]\n"
+    "\n"
+    "A FastCGI responder (Apache mod_fcgid, lighttpd mod_fastcgi) that issues OIDC ID tokens to\n"
+    "clients that authenticate with X.509 certificates (mutual TLS), and exchanges them for\n"
+    "Google access tokens. Without options it serves requests: as a FastCGI responder when the\n"
+    "web server starts it so, else the one CGI request of its environment and standard input.\n"
+    "Settings are environment variables; see token-broker(8).\n"
+    "\n"
+    "  --check-config  check the settings and key files; one line per problem on standard\n"
+    "                  error; exit 0 when they are usable, 1 otherwise\n"
+    "  --jwks          print the public JWK Set of SIGNING_KEYS (for gcloud's --jwk-json-path)\n"
+    "  --version       print the version\n"
+    "  --help          print this help\n";
+
+/* --check-config prints plain lines for a person at a terminal. */
+static void
+report_plain(void *arg, int warning, const char *setting, const char *msg)
+{
+	int *errors = arg;
+
+	if (!warning)
+		(*errors)++;
+	fprintf(stderr, "token-broker: %s%s: %s\n", warning ? "warning: " : "", setting, msg);
+}
+
+/* Serving logs the same findings as JSON lines into the web server's error log. */
+static void
+report_log(void *arg, int warning, const char *setting, const char *msg)
+{
+	(void)arg;
+	tb_log(warning ? TB_LOG_WARNING : TB_LOG_CRITICAL, "runtime.startup", NULL, "%s: %s", setting,
+	    msg);
+}
+
+static int
+check_config(void)
+{
+	struct tb_config *cfg = NULL;
+	struct tb_app *app = NULL;
+	char why[512] = "";
+	int errors = 0;
+
+	if (tb_config_load(report_plain, &errors, &cfg) != 0 || errors > 0)
+		goto out;
+	if (tb_app_new(cfg, &app, why, sizeof(why)) != 0) {
+		fprintf(stderr, "token-broker: %s\n", why);
+		errors++;
+		goto out;
+	}
+	if (cfg->log_file != NULL && tb_log_open(cfg->log_file, NULL) != 0) {
+		fprintf(stderr, "token-broker: LOG_FILE: cannot open '%s' for appending\n", cfg->log_file);
+		errors++;
+	}
+	tb_log_close();
+out:
+	if (errors == 0)
+		fprintf(stderr, "token-broker: the configuration is usable\n");
+	tb_app_free(app);
+	tb_config_free(cfg);
+	return errors == 0 ? 0 : 1;
+}
+
+static int
+print_jwks(void)
+{
+	struct tb_config *cfg = NULL;
+	struct tb_keyset *ks = NULL;
+	char why[512] = "";
+	int errors = 0, status = 1;
+
+	if (tb_config_load(report_plain, &errors, &cfg) != 0 || errors > 0)
+		goto out;
+	if (cfg->nsigning_keys == 0) {
+		fprintf(stderr, "token-broker: SIGNING_KEYS: unset; with SIGNING_SERVICE_ACCOUNT Google "
+				"publishes the keys\n");
+		goto out;
+	}
+	if (tb_keyset_load((const char *const *)cfg->signing_keys, cfg->nsigning_keys, &ks, why,
+		sizeof(why)) != 0) {
+		fprintf(stderr, "token-broker: %s\n", why);
+		goto out;
+	}
+	printf("%s\n", tb_keyset_jwks(ks));
+	status = fflush(stdout) == 0 ? 0 : 1;
+out:
+	tb_keyset_free(ks);
+	tb_config_free(cfg);
+	return status;
+}
+
+static int
+serve(void)
+{
+	struct tb_config *cfg = NULL;
+	struct tb_app *app = NULL;
+	char why[512] = "";
+	int status = 1;
+
+	if (tb_config_load(report_log, NULL, &cfg) != 0)
+		goto out;
+	if (tb_log_open(cfg->log_file, cfg->cloud_project) != 0) {
+		tb_log(TB_LOG_CRITICAL, "runtime.startup", NULL, "LOG_FILE: cannot open '%s'",
+		    cfg->log_file);
+		goto out;
+	}
+	if (tb_app_new(cfg, &app, why, sizeof(why)) != 0) {
+		tb_log(TB_LOG_CRITICAL, "runtime.startup", NULL, "%s", why);
+		goto out;
+	}
+	status = tb_fcgi_serve(app);
+out:
+	tb_app_free(app);
+	tb_config_free(cfg);
+	tb_log_close();
+	return status;
+}
+
+int
+main(int argc, char **argv)
+{
+	int status;
+
+	if (argc > 2 || (argc == 2 && argv[1][0] != '-')) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	if (argc == 2 && strcmp(argv[1], "--help") == 0) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		printf("token-broker %s\n", PACKAGE_VERSION);
+		return 0;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fputs("token-broker: libcurl could not start\n", stderr);
+		return 1;
+	}
+	if (argc == 1)
+		status = serve();
+	else if (strcmp(argv[1], "--check-config") == 0)
+		status = check_config();
+	else if (strcmp(argv[1], "--jwks") == 0)
+		status = print_jwks();
+	else {
+		fprintf(stderr, "token-broker: unknown option '%s'\n\n%s", argv[1], usage);
+		status = 2;
+	}
+	curl_global_cleanup();
+	return status;
+}

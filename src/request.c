@@ -1,0 +1,424 @@
+/* request.c: request parameters, routing and form decoding; pure, no I/O (fuzzable). */
+#include "request.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "buf.h"
+#include "err.h"
+
+struct field {
+	char *name, *value;
+};
+
+struct tb_request {
+	struct field params[TB_PARAMS_MAX];
+	size_t nparams, param_bytes;
+	char *body;
+	size_t body_len;
+	int too_large;
+};
+
+struct tb_form {
+	struct field fields[TB_FORM_FIELDS_MAX];
+	size_t n;
+};
+
+int
+tb_request_new(struct tb_request **out)
+{
+	if ((*out = calloc(1, sizeof(**out))) == NULL)
+		return TB_ERR_ALLOC;
+	return 0;
+}
+
+void
+tb_request_free(struct tb_request *req)
+{
+	size_t i;
+
+	if (req == NULL)
+		return;
+	/* parameters can hold the client's certificate and headers: wipe them */
+	for (i = 0; i < req->nparams; i++) {
+		tb_free_secret(req->params[i].name);
+		tb_free_secret(req->params[i].value);
+	}
+	if (req->body != NULL)
+		tb_free_secret(req->body);
+	free(req);
+}
+
+int
+tb_request_add_param(struct tb_request *req, const char *nv)
+{
+	const char *eq = strchr(nv, '=');
+	size_t n = strlen(nv);
+	struct field *f;
+
+	if (eq == NULL || eq == nv)
+		return TB_ERR_INVALID;
+	if (req->nparams == TB_PARAMS_MAX || n > TB_PARAMS_BYTES - req->param_bytes)
+		return TB_ERR_LIMIT;
+	f = &req->params[req->nparams];
+	if ((f->name = strndup(nv, (size_t)(eq - nv))) == NULL)
+		return TB_ERR_ALLOC;
+	if ((f->value = strdup(eq + 1)) == NULL) {
+		free(f->name);
+		f->name = NULL;
+		return TB_ERR_ALLOC;
+	}
+	req->nparams++;
+	req->param_bytes += n;
+	return 0;
+}
+
+int
+tb_request_set_body(struct tb_request *req, const char *body, size_t len)
+{
+	char *p;
+
+	if (len > TB_BODY_MAX)
+		return TB_ERR_TOO_LARGE;
+	if ((p = malloc(len + 1)) == NULL)
+		return TB_ERR_ALLOC;
+	if (len > 0)
+		memcpy(p, body, len);
+	p[len] = '\0';
+	if (req->body != NULL)
+		tb_free_secret(req->body);
+	req->body = p;
+	req->body_len = len;
+	return 0;
+}
+
+void
+tb_request_set_too_large(struct tb_request *req)
+{
+	req->too_large = 1;
+}
+
+int
+tb_request_too_large(const struct tb_request *req)
+{
+	return req->too_large;
+}
+
+const char *
+tb_request_param(const struct tb_request *req, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < req->nparams; i++)
+		if (strcmp(req->params[i].name, name) == 0)
+			return req->params[i].value;
+	return NULL;
+}
+
+const char *
+tb_request_header(const struct tb_request *req, const char *header)
+{
+	char name[5 + 128 + 1] = "HTTP_";
+	size_t i, n = strlen(header);
+
+	if (n == 0 || n > 128)
+		return NULL;
+	for (i = 0; i < n; i++)
+		name[5 + i] = header[i] == '-' ? '_' : (char)toupper((unsigned char)header[i]);
+	name[5 + n] = '\0';
+	return tb_request_param(req, name);
+}
+
+const char *
+tb_request_body(const struct tb_request *req, size_t *len)
+{
+	*len = req->body_len;
+	return req->body != NULL ? req->body : "";
+}
+
+enum tb_method
+tb_request_method(const struct tb_request *req)
+{
+	const char *m = tb_request_param(req, "REQUEST_METHOD");
+
+	if (m == NULL)
+		return TB_METHOD_OTHER;
+	if (strcmp(m, "GET") == 0)
+		return TB_METHOD_GET;
+	if (strcmp(m, "HEAD") == 0)
+		return TB_METHOD_HEAD;
+	if (strcmp(m, "POST") == 0)
+		return TB_METHOD_POST;
+	return TB_METHOD_OTHER;
+}
+
+/* When path is prefix followed by '/' or nothing, the rest after prefix; else NULL. */
+static const char *
+below(const char *path, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	if (n == 0 || strncmp(path, prefix, n) != 0)
+		return NULL;
+	if (path[n] != '\0' && path[n] != '/')
+		return NULL;
+	return path + n;
+}
+
+int
+tb_request_route(const struct tb_request *req, const char *issuer_path, char **mount,
+    char **route)
+{
+	const char *pi = tb_request_param(req, "PATH_INFO");
+	const char *uri = tb_request_param(req, "REQUEST_URI");
+	const char *script = tb_request_param(req, "SCRIPT_NAME");
+	const char *rest = NULL, *m = "";
+	char *path = NULL;
+	int r = TB_ERR_ALLOC;
+
+	*mount = *route = NULL;
+	if (script == NULL)
+		script = "";
+	if (pi != NULL && *pi != '\0') {
+		m = script;
+		rest = pi;
+	} else {
+		if (uri == NULL || *uri == '\0')
+			uri = script;
+		if ((path = strndup(uri, strcspn(uri, "?#"))) == NULL)
+			goto out;
+		if (issuer_path != NULL && (rest = below(path, issuer_path)) != NULL)
+			m = issuer_path;
+		else if (issuer_path == NULL && (rest = below(path, script)) != NULL && *rest != '\0')
+			m = script; /* mounted at SCRIPT_NAME, path below it */
+		else {
+			m = "";
+			rest = path;
+		}
+	}
+	if (*rest == '\0')
+		rest = "/";
+	if ((*mount = strdup(m)) == NULL || (*route = strdup(rest)) == NULL) {
+		free(*mount);
+		*mount = NULL;
+		goto out;
+	}
+	r = 0;
+out:
+	free(path);
+	return r;
+}
+
+int
+tb_host_valid(const char *host)
+{
+	const char *p = host, *port;
+	size_t n = strlen(host);
+
+	if (n == 0 || n > TB_HOST_MAX)
+		return 0;
+	if (*p == '[') { /* IPv6 literal */
+		const char *close = strchr(p, ']');
+
+		if (close == NULL || close == p + 1)
+			return 0;
+		for (p++; p < close; p++)
+			if (!isxdigit((unsigned char)*p) && *p != ':' && *p != '.')
+				return 0;
+		port = close + 1;
+	} else {
+		size_t label = 0;
+
+		for (; *p != '\0' && *p != ':'; p++) {
+			if (*p == '.') {
+				if (label == 0)
+					return 0;
+				label = 0;
+			} else if (isalnum((unsigned char)*p) || *p == '-' || *p == '_')
+				label++;
+			else
+				return 0;
+		}
+		if (p == host)
+			return 0;
+		port = p;
+	}
+	if (*port == '\0')
+		return 1;
+	if (*port != ':' || port[1] == '\0' || strlen(port + 1) > 5)
+		return 0;
+	for (p = port + 1; *p != '\0'; p++)
+		if (!isdigit((unsigned char)*p))
+			return 0;
+	return 1;
+}
+
+int
+tb_content_type_is_form(const char *ct)
+{
+	static const char form[] = "application/x-www-form-urlencoded";
+	size_t n = sizeof(form) - 1;
+
+	if (ct == NULL)
+		return 0;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	if (strncasecmp(ct, form, n) != 0)
+		return 0;
+	ct += n;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	return *ct == '\0' || *ct == ';';
+}
+
+/* Copies the leading run of hex digits of s, if it is exactly want long (0: any up to max). */
+static int
+hex_run(const char *s, size_t want, char *out, size_t max)
+{
+	size_t n = 0;
+
+	while (isxdigit((unsigned char)s[n]) && n < max)
+		n++;
+	if (n == 0 || (want != 0 && n != want) || isxdigit((unsigned char)s[n]))
+		return 0;
+	memcpy(out, s, n);
+	out[n] = '\0';
+	return 1;
+}
+
+void
+tb_request_trace(const struct tb_request *req, char out[TB_TRACE_MAX + 1])
+{
+	const char *v;
+
+	out[0] = '\0';
+	/* X-Cloud-Trace-Context: TRACE_ID/SPAN_ID;o=OPTIONS */
+	if ((v = tb_request_header(req, "X-Cloud-Trace-Context")) != NULL &&
+	    hex_run(v, 0, out, 32) && (v[strlen(out)] == '/' || v[strlen(out)] == '\0'))
+		return;
+	out[0] = '\0';
+	/* traceparent: 00-TRACE_ID(32)-PARENT_ID(16)-FLAGS */
+	if ((v = tb_request_header(req, "traceparent")) != NULL && strlen(v) >= 55 &&
+	    v[2] == '-' && hex_run(v + 3, 32, out, 32) && v[35] == '-')
+		return;
+	out[0] = '\0';
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decodes n bytes of a form component into a new string: '+' is a space, %XX a byte. */
+static int
+decode(const char *s, size_t n, char **out)
+{
+	char *d, *o;
+	size_t i;
+
+	*out = NULL;
+	if ((d = malloc(n + 1)) == NULL)
+		return TB_ERR_ALLOC;
+	for (i = 0, o = d; i < n; i++) {
+		if (s[i] == '+')
+			*o++ = ' ';
+		else if (s[i] == '%') {
+			int hi, lo;
+
+			/* a truncated or non-hex escape is an error, and so is an encoded NUL */
+			if (i + 2 >= n || (hi = hexval(s[i + 1])) < 0 || (lo = hexval(s[i + 2])) < 0 ||
+			    (hi == 0 && lo == 0)) {
+				free(d);
+				return TB_ERR_REQUEST;
+			}
+			*o++ = (char)(hi << 4 | lo);
+			i += 2;
+		} else if (s[i] == '\0') {
+			free(d);
+			return TB_ERR_REQUEST;
+		} else
+			*o++ = s[i];
+	}
+	*o = '\0';
+	*out = d;
+	return 0;
+}
+
+int
+tb_form_parse(const char *body, size_t len, struct tb_form **out)
+{
+	struct tb_form *f;
+	size_t pos = 0;
+	int r;
+
+	*out = NULL;
+	if ((f = calloc(1, sizeof(*f))) == NULL)
+		return TB_ERR_ALLOC;
+	while (pos < len) {
+		const char *seg = body + pos, *amp = memchr(seg, '&', len - pos);
+		size_t seglen = amp != NULL ? (size_t)(amp - seg) : len - pos;
+		const char *eq = memchr(seg, '=', seglen);
+		size_t nlen = eq != NULL ? (size_t)(eq - seg) : seglen;
+
+		pos += seglen + 1;
+		if (seglen == 0)
+			continue;
+		if (f->n == TB_FORM_FIELDS_MAX) {
+			r = TB_ERR_REQUEST;
+			goto fail;
+		}
+		if ((r = decode(seg, nlen, &f->fields[f->n].name)) != 0)
+			goto fail;
+		if ((r = decode(eq != NULL ? eq + 1 : seg + seglen, eq != NULL ? seglen - nlen - 1 : 0,
+			 &f->fields[f->n].value)) != 0) {
+			free(f->fields[f->n].name);
+			f->fields[f->n].name = NULL;
+			goto fail;
+		}
+		f->n++;
+	}
+	*out = f;
+	return 0;
+fail:
+	tb_form_free(f);
+	return r;
+}
+
+void
+tb_form_free(struct tb_form *form)
+{
+	size_t i;
+
+	if (form == NULL)
+		return;
+	for (i = 0; i < form->n; i++) {
+		tb_free_secret(form->fields[i].name);
+		tb_free_secret(form->fields[i].value);
+	}
+	free(form);
+}
+
+int
+tb_form_get(const struct tb_form *form, const char *name, const char **value)
+{
+	size_t i;
+	int count = 0;
+
+	*value = NULL;
+	for (i = 0; i < form->n; i++) {
+		if (strcmp(form->fields[i].name, name) != 0)
+			continue;
+		if (count++ == 0)
+			*value = form->fields[i].value;
+	}
+	return count;
+}

@@ -1,0 +1,658 @@
+/* routes.c: discovery, JWK Set and token endpoints; errors become statuses and OAuth bodies here. */
+#include "routes.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto.h"
+#include "err.h"
+#include "flow.h"
+#include "google.h"
+#include "json.h"
+#include "keys.h"
+#include "log.h"
+#include "signer.h"
+#include "token.h"
+
+#define ISSUER_MAX 1024
+#define DESC_MAX 512
+#define EXT_TOKEN_TYPE "urn:ietf:params:oauth:token-type:id_token"
+#define ACCESS_LIFETIME_MAX 3600 /* generateAccessToken's limit without an org policy */
+
+struct tb_app {
+	const struct tb_config *cfg;
+	struct tb_google *google;
+	struct tb_signer *signer;
+	char *discovery; /* rendered once when nothing in it depends on the request */
+};
+
+/* What one request carries through the handlers. */
+struct call {
+	struct tb_app *app;
+	const struct tb_request *req;
+	time_t now;
+	struct tb_response *resp;
+	struct tb_log_ctx log;
+	char trace[TB_TRACE_MAX + 1];
+	char *mount;  /* where the web server mounted the broker, for a Host-derived issuer */
+	char *issuer; /* this request's issuer */
+	int ext;      /* format=external_credential */
+	int head;     /* HEAD: headers only */
+};
+
+const char *
+tb_status_reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 307: return "Temporary Redirect";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 413: return "Content Too Large";
+	case 415: return "Unsupported Media Type";
+	case 500: return "Internal Server Error";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	}
+	return "Unknown";
+}
+
+/* The status and OAuth error code (RFC 6749 section 5.2) of an error code. */
+static int
+status_of(int err, const char **code)
+{
+	switch (err) {
+	case TB_ERR_CLIENT: *code = "invalid_client"; return 401;
+	case TB_ERR_REQUEST: *code = "invalid_request"; return 400;
+	case TB_ERR_GRANT: *code = "unsupported_grant_type"; return 400;
+	case TB_ERR_SCOPE: *code = "invalid_scope"; return 400;
+	case TB_ERR_UNAUTHORIZED: *code = "unauthorized_client"; return 400;
+	case TB_ERR_DENIED: *code = "access_denied"; return 403;
+	case TB_ERR_UNAVAILABLE:
+	case TB_ERR_UPSTREAM: *code = "temporarily_unavailable"; return 503;
+	case TB_ERR_MEDIA: *code = "invalid_request"; return 415;
+	case TB_ERR_TOO_LARGE: *code = "invalid_request"; return 413;
+	case TB_ERR_NOT_FOUND: *code = "invalid_request"; return 404;
+	case TB_ERR_METHOD: *code = "invalid_request"; return 405;
+	}
+	*code = "server_error";
+	return 500;
+}
+
+static int
+header(struct call *c, const char *name, const char *value)
+{
+	return tb_buf_addf(&c->resp->head, "%s: %s\r\n", name, value);
+}
+
+/* Sets status, the JSON body (taken over) and the headers every answer carries. */
+static int
+answer(struct call *c, int status, char *body, int cacheable)
+{
+	char age[64];
+	int r = 0;
+
+	c->resp->status = status;
+	c->resp->body = body;
+	c->resp->body_len = body != NULL ? strlen(body) : 0;
+	if (body == NULL)
+		return TB_ERR_ALLOC;
+	r |= header(c, "Content-Type", "application/json");
+	if (cacheable) {
+		snprintf(age, sizeof(age), "public, max-age=%d", TB_DISCOVERY_MAX_AGE);
+		r |= header(c, "Cache-Control", age);
+		if (c->app->cfg->issuer == NULL)
+			r |= header(c, "Vary", "Host");
+	} else {
+		r |= header(c, "Cache-Control", "no-store");
+		r |= header(c, "Pragma", "no-cache");
+	}
+	return r != 0 ? TB_ERR_ALLOC : 0;
+}
+
+/* Answers an error in the form the request asked for; err picks status and code. */
+static int
+fail(struct call *c, int err, const char *description)
+{
+	struct tb_json *o = tb_json_object();
+	const char *code;
+	char *body = NULL, retry[16];
+	int status = status_of(err, &code), r = TB_ERR_ALLOC;
+
+	if (o == NULL)
+		goto out;
+	if (c->ext) {
+		if (tb_json_set_bool(o, "success", 0) != 0 || tb_json_set_int(o, "version", 1) != 0 ||
+		    tb_json_set_str(o, "code", code) != 0 || tb_json_set_str(o, "message", description) != 0)
+			goto out;
+	} else if (tb_json_set_str(o, "error", code) != 0 ||
+	    tb_json_set_str(o, "error_description", description) != 0)
+		goto out;
+	if (tb_json_render(o, &body) != 0)
+		goto out;
+	if ((r = answer(c, status, body, 0)) != 0)
+		goto out;
+	if (status == 503) {
+		snprintf(retry, sizeof(retry), "%d", TB_RETRY_AFTER);
+		r = header(c, "Retry-After", retry);
+	}
+out:
+	tb_json_free(o);
+	return r;
+}
+
+static int
+method_not_allowed(struct call *c, const char *allow)
+{
+	int r;
+
+	if ((r = fail(c, TB_ERR_METHOD, "The method is not allowed for this resource")) != 0)
+		return r;
+	return header(c, "Allow", allow);
+}
+
+/* This request's issuer: TOKEN_ISSUER, or https://Host plus the mount point. */
+static int
+issuer(struct call *c)
+{
+	const char *host;
+	int n;
+
+	if (c->app->cfg->issuer != NULL)
+		return (c->issuer = strdup(c->app->cfg->issuer)) == NULL ? TB_ERR_ALLOC : 0;
+	host = tb_request_param(c->req, "HTTP_HOST");
+	if (host == NULL || !tb_host_valid(host)) {
+		tb_log(TB_LOG_WARNING, "api.request", &c->log,
+		    "Refused a request whose Host header is %s (TOKEN_ISSUER is unset)",
+		    host == NULL ? "missing" : "not a host name or address");
+		return TB_ERR_REQUEST;
+	}
+	if ((c->issuer = malloc(ISSUER_MAX)) == NULL)
+		return TB_ERR_ALLOC;
+	n = snprintf(c->issuer, ISSUER_MAX, "https://%s%s", host, c->mount);
+	if (n < 0 || n >= ISSUER_MAX)
+		return TB_ERR_REQUEST;
+	/* the mount point may end in a slash (SCRIPT_NAME "/"); the issuer never does */
+	while (n > 8 && c->issuer[n - 1] == '/')
+		c->issuer[--n] = '\0';
+	return 0;
+}
+
+static int
+render_discovery(struct tb_app *app, const char *iss, char **out, char *detail)
+{
+	static const char *const claims[] = {"iss", "sub", "aud", "iat", "exp", "jti", "amr",
+	    "client_id", "client", "cnf"};
+	struct tb_json *o = tb_json_object(), *a, *aliases;
+	const char *algs[TB_KEYS_MAX];
+	char token_ep[ISSUER_MAX + 16], *jwks_uri = NULL;
+	size_t i, n;
+	int r;
+
+	*out = NULL;
+	snprintf(token_ep, sizeof(token_ep), "%s/token", iss);
+	if ((r = tb_signer_jwks_uri(app->signer, iss, &jwks_uri, detail)) != 0)
+		goto out;
+	r = TB_ERR_ALLOC;
+	if (o == NULL || tb_json_set_str(o, "issuer", iss) != 0 ||
+	    tb_json_set_str(o, "token_endpoint", token_ep) != 0 ||
+	    tb_json_set_str(o, "jwks_uri", jwks_uri) != 0)
+		goto out;
+	if ((a = tb_json_array()) == NULL || tb_json_append_str(a, "client_credentials") != 0 ||
+	    tb_json_set(o, "grant_types_supported", a) != 0)
+		goto out;
+	if ((a = tb_json_array()) == NULL || tb_json_append_str(a, "tls_client_auth") != 0 ||
+	    tb_json_set(o, "token_endpoint_auth_methods_supported", a) != 0)
+		goto out;
+	n = tb_signer_algs(app->signer, algs, TB_KEYS_MAX);
+	if ((a = tb_json_array()) == NULL)
+		goto out;
+	for (i = 0; i < n; i++)
+		if (tb_json_append_str(a, algs[i]) != 0)
+			break;
+	if (tb_json_set(o, "id_token_signing_alg_values_supported", a) != 0 || i < n)
+		goto out;
+	if ((a = tb_json_array()) == NULL || tb_json_append_str(a, "none") != 0 ||
+	    tb_json_set(o, "response_types_supported", a) != 0)
+		goto out;
+	if ((a = tb_json_array()) == NULL || tb_json_append_str(a, "public") != 0 ||
+	    tb_json_set(o, "subject_types_supported", a) != 0)
+		goto out;
+	if ((a = tb_json_array()) == NULL)
+		goto out;
+	for (i = 0; i < sizeof(claims) / sizeof(claims[0]); i++)
+		if (tb_json_append_str(a, claims[i]) != 0)
+			break;
+	if (tb_json_set(o, "claims_supported", a) != 0 || i < sizeof(claims) / sizeof(claims[0]))
+		goto out;
+	if (tb_json_set_bool(o, "tls_client_certificate_bound_access_tokens", 1) != 0)
+		goto out;
+	if ((aliases = tb_json_object()) == NULL || tb_json_set_str(aliases, "token_endpoint", token_ep) != 0 ||
+	    tb_json_set(o, "mtls_endpoint_aliases", aliases) != 0)
+		goto out;
+	r = tb_json_render(o, out);
+out:
+	free(jwks_uri);
+	tb_json_free(o);
+	return r;
+}
+
+static int
+discovery(struct call *c)
+{
+	char detail[TB_DETAIL_MAX] = "", *body = NULL;
+	int r;
+
+	if ((r = issuer(c)) != 0)
+		return fail(c, r, "The Host header is not valid");
+	if (c->app->discovery != NULL)
+		body = strdup(c->app->discovery);
+	else if ((r = render_discovery(c->app, c->issuer, &body, detail)) != 0) {
+		tb_log(TB_LOG_ERROR, "api.discovery", &c->log, "Discovery failed: %s: %s",
+		    tb_err_str(r), detail);
+		return fail(c, r, "The discovery document is not available");
+	}
+	tb_log(TB_LOG_INFO, "api.discovery", &c->log, "Served the discovery document");
+	return answer(c, 200, body, 1);
+}
+
+static int
+jwks(struct call *c)
+{
+	const char *set = tb_signer_jwks(c->app->signer);
+
+	if (set == NULL)
+		return fail(c, TB_ERR_NOT_FOUND, "Not found");
+	tb_log(TB_LOG_INFO, "api.jwks", &c->log, "Served the JWK Set");
+	return answer(c, 200, strdup(set), 1);
+}
+
+static int
+root(struct call *c)
+{
+	char *location;
+	size_t n;
+	int r;
+
+	if ((r = issuer(c)) != 0)
+		return fail(c, r, "The Host header is not valid");
+	n = strlen(c->issuer) + sizeof("/.well-known/openid-configuration");
+	if ((location = malloc(n)) == NULL)
+		return TB_ERR_ALLOC;
+	snprintf(location, n, "%s/.well-known/openid-configuration", c->issuer);
+	if ((r = answer(c, 307, strdup("{}"), 0)) == 0)
+		r = header(c, "Location", location);
+	free(location);
+	return r;
+}
+
+/* Renders a successful token response in the requested form. */
+static int
+token_answer(struct call *c, const char *id_token, time_t exp, const char *access_token,
+    int64_t expires_in, const char *scope)
+{
+	struct tb_json *o = tb_json_object();
+	char *body = NULL;
+	int r = TB_ERR_ALLOC;
+
+	if (o == NULL)
+		goto out;
+	if (c->ext) {
+		if (tb_json_set_bool(o, "success", 1) != 0 || tb_json_set_int(o, "version", 1) != 0 ||
+		    tb_json_set_str(o, "token_type", EXT_TOKEN_TYPE) != 0 ||
+		    tb_json_set_str(o, "id_token", id_token) != 0 ||
+		    tb_json_set_int(o, "expiration_time", exp) != 0)
+			goto out;
+	} else {
+		/* as the original: the four access-token members are null without a scope */
+		if (tb_json_set_str(o, "id_token", id_token) != 0 ||
+		    tb_json_set_str(o, "access_token", access_token) != 0 ||
+		    tb_json_set_str(o, "token_type", access_token != NULL ? "Bearer" : NULL) != 0 ||
+		    (access_token != NULL ? tb_json_set_int(o, "expires_in", expires_in)
+					  : tb_json_set_null(o, "expires_in")) != 0 ||
+		    tb_json_set_str(o, "scope", access_token != NULL ? scope : NULL) != 0)
+			goto out;
+	}
+	if ((r = tb_json_render(o, &body)) != 0)
+		goto out;
+	r = answer(c, 200, body, 0);
+out:
+	tb_json_free(o);
+	return r;
+}
+
+/* One of the token request's parameters: at most once, and "" counts as absent (RFC 6749 3.1). */
+static int
+param(const struct tb_form *form, const char *name, const char **value, char *desc)
+{
+	int n = tb_form_get(form, name, value);
+
+	if (n > 1) {
+		snprintf(desc, DESC_MAX, "The parameter '%s' is repeated", name);
+		return TB_ERR_REQUEST;
+	}
+	if (*value != NULL && **value == '\0')
+		*value = NULL;
+	return 0;
+}
+
+/* Is the scope a space-separated list of printable ASCII tokens (RFC 6749 section 3.3)? */
+static int
+scope_valid(const char *s)
+{
+	if (strlen(s) > 4096)
+		return 0;
+	for (; *s != '\0'; s++)
+		if (*s < 0x20 || *s > 0x7e || *s == '"' || *s == '\\')
+			return 0;
+	return 1;
+}
+
+static int
+account_valid(const char *s)
+{
+	const char *at = strchr(s, '@');
+
+	if (at == NULL || at == s || strlen(s) > 254)
+		return 0;
+	for (; *s != '\0'; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+			strchr("@.-_+", *s) != NULL))
+			return 0;
+	return 1;
+}
+
+/* Google's part: STS, then impersonation. Fills the access token and its lifetime. */
+static int
+access_token(struct call *c, const struct tb_identity *id, const char *id_token, const char *scope,
+    const char *account, char **token, int64_t *expires_in, char *desc)
+{
+	const struct tb_config *cfg = c->app->cfg;
+	char detail[TB_DETAIL_MAX] = "", *sts = NULL;
+	int64_t sts_expires = 0;
+	long lifetime = (long)cfg->validity * 60;
+	int r;
+
+	if ((r = tb_google_sts_exchange(c->app->google, cfg->sts_audience, id_token, scope, &sts,
+		 &sts_expires, detail)) != 0)
+		goto fail;
+	if (account == NULL) {
+		*token = sts;
+		*expires_in = sts_expires;
+		tb_log(TB_LOG_INFO, "api.token", &c->log,
+		    "Issued ID token and STS access token for client '%s' and scope '%s'",
+		    id->client_id, scope);
+		return 0;
+	}
+	if (lifetime > ACCESS_LIFETIME_MAX)
+		lifetime = ACCESS_LIFETIME_MAX;
+	r = tb_google_generate_access_token(c->app->google, sts, account, scope, lifetime, c->now,
+	    token, expires_in, detail);
+	tb_free_secret(sts);
+	if (r != 0)
+		goto fail;
+	tb_log(TB_LOG_INFO, "api.token", &c->log,
+	    "Issued ID token and service account access token for client '%s', account '%s' and "
+	    "scope '%s'", id->client_id, account, scope);
+	return 0;
+fail:
+	tb_log(r == TB_ERR_DENIED ? TB_LOG_WARNING : TB_LOG_ERROR, "api.token", &c->log,
+	    "Issuing access token for client '%s' failed: %s: %s", id->client_id, tb_err_str(r), detail);
+	if (r == TB_ERR_DENIED)
+		snprintf(desc, DESC_MAX, "%s", detail); /* Google's own words, as SPEC.md asks */
+	else
+		snprintf(desc, DESC_MAX, "Google's token services are unavailable; try again later");
+	return r;
+}
+
+static int
+token(struct call *c)
+{
+	const struct tb_config *cfg = c->app->cfg;
+	const char *grant, *scope, *account, *format, *client_id, *body;
+	struct tb_form *form = NULL;
+	struct tb_identity *id = NULL;
+	char desc[DESC_MAX] = "", why[TB_WHY_MAX] = "", detail[TB_DETAIL_MAX] = "";
+	char *claims = NULL, *jwt = NULL, *at = NULL;
+	int64_t expires_in = 0;
+	size_t len;
+	int r;
+
+	if (tb_request_too_large(c->req)) {
+		r = TB_ERR_TOO_LARGE;
+		snprintf(desc, DESC_MAX, "The request body is larger than %d bytes", TB_BODY_MAX);
+		goto refuse;
+	}
+	if (!tb_content_type_is_form(tb_request_param(c->req, "CONTENT_TYPE"))) {
+		r = TB_ERR_MEDIA;
+		snprintf(desc, DESC_MAX, "The request body must be application/x-www-form-urlencoded");
+		goto refuse;
+	}
+	body = tb_request_body(c->req, &len);
+	if ((r = tb_form_parse(body, len, &form)) != 0) {
+		snprintf(desc, DESC_MAX, "The request body is not a valid form");
+		goto refuse;
+	}
+	/* the format first, so that every later error is told in the form asked for */
+	if ((r = param(form, "format", &format, desc)) != 0)
+		goto refuse;
+	c->ext = format != NULL && strcmp(format, "external_credential") == 0;
+	if ((r = param(form, "grant_type", &grant, desc)) != 0 ||
+	    (r = param(form, "scope", &scope, desc)) != 0 ||
+	    (r = param(form, "service_account", &account, desc)) != 0 ||
+	    (r = param(form, "client_id", &client_id, desc)) != 0)
+		goto refuse;
+	if (grant == NULL) {
+		r = TB_ERR_REQUEST;
+		snprintf(desc, DESC_MAX, "A grant type is required");
+		goto refuse;
+	}
+	if (strcmp(grant, "client_credentials") != 0) {
+		r = TB_ERR_GRANT;
+		snprintf(desc, DESC_MAX, "The grant type must be client_credentials");
+		goto refuse;
+	}
+	if (!c->ext && scope != NULL && !scope_valid(scope)) {
+		r = TB_ERR_REQUEST;
+		snprintf(desc, DESC_MAX, "The scope is not a list of scope tokens");
+		goto refuse;
+	}
+	if (!c->ext && account != NULL && (scope == NULL || !account_valid(account))) {
+		r = TB_ERR_REQUEST;
+		snprintf(desc, DESC_MAX, scope == NULL ? "A service_account needs a scope"
+						       : "The service_account is not an email address");
+		goto refuse;
+	}
+	if ((r = tb_flow_authenticate(cfg, c->req, c->now, &id, why, sizeof(why))) != 0)
+		goto refuse_client;
+	c->log.client_id = id->client_id;
+	c->log.x5_sha256 = id->sha256;
+	c->log.x5_serial = id->serial;
+	c->log.subject = id->subject;
+	c->log.flow = id->flow;
+	if (client_id != NULL && strcmp(client_id, id->client_id) != 0) {
+		r = TB_ERR_CLIENT;
+		snprintf(why, sizeof(why), "the client_id parameter does not match the certificate's");
+		goto refuse_client;
+	}
+	if (!c->ext && scope != NULL && cfg->sts_audience == NULL) {
+		r = TB_ERR_REQUEST;
+		snprintf(desc, DESC_MAX, "This broker is not set up for token exchange");
+		tb_log(TB_LOG_WARNING, "api.token", &c->log,
+		    "Refused a scope: the WORKLOAD_IDENTITY_* settings are not set");
+		goto refuse;
+	}
+	if ((r = issuer(c)) != 0) {
+		snprintf(desc, DESC_MAX, "The Host header is not valid");
+		goto refuse;
+	}
+	if ((r = tb_token_claims(id, c->issuer, cfg->audience, c->now, (long)cfg->validity * 60,
+		 &claims)) != 0)
+		goto out;
+	if ((r = tb_signer_sign(c->app->signer, claims, c->now, &jwt, detail)) != 0) {
+		tb_log(TB_LOG_ERROR, "api.token", &c->log, "Issuing ID token for client '%s' failed: %s: %s",
+		    id->client_id, tb_err_str(r), detail);
+		if (r == TB_ERR_DENIED)
+			snprintf(desc, DESC_MAX, "%s", detail);
+		else
+			snprintf(desc, DESC_MAX, "Issuing an ID token failed; try again later");
+		r = fail(c, r, desc);
+		goto out;
+	}
+	if (c->ext || scope == NULL) {
+		tb_log(TB_LOG_INFO, "api.token", &c->log, "Issued ID token for client '%s'", id->client_id);
+		r = token_answer(c, jwt, c->now + (time_t)cfg->validity * 60, NULL, 0, NULL);
+		goto out;
+	}
+	if ((r = access_token(c, id, jwt, scope, account, &at, &expires_in, desc)) != 0) {
+		r = fail(c, r, desc);
+		goto out;
+	}
+	r = token_answer(c, jwt, c->now + (time_t)cfg->validity * 60, at, expires_in, scope);
+	goto out;
+
+refuse_client:
+	if (r == TB_ERR_ALLOC)
+		goto out;
+	tb_log(TB_LOG_WARNING, "api.token", &c->log, "Client authentication failed: %s", why);
+	r = fail(c, TB_ERR_CLIENT, "The client or its credentials are invalid");
+	goto out;
+refuse:
+	if (r == TB_ERR_ALLOC)
+		goto out;
+	tb_log(TB_LOG_WARNING, "api.token", &c->log, "Refused token request: %s", desc);
+	r = fail(c, r, desc);
+out:
+	tb_free_secret(at);
+	tb_free_secret(jwt);
+	free(claims);
+	tb_identity_free(id);
+	tb_form_free(form);
+	return r;
+}
+
+static int
+dispatch(struct call *c, const char *route)
+{
+	enum tb_method m = tb_request_method(c->req);
+	int get = m == TB_METHOD_GET || m == TB_METHOD_HEAD;
+
+	c->head = m == TB_METHOD_HEAD;
+	if (strcmp(route, "/token") == 0)
+		return m == TB_METHOD_POST ? token(c) : method_not_allowed(c, "POST");
+	if (strcmp(route, "/") == 0)
+		return get ? root(c) : method_not_allowed(c, "GET, HEAD");
+	if (strcmp(route, "/.well-known/openid-configuration") == 0 ||
+	    strcmp(route, "/.well-known/openid-metadata") == 0)
+		return get ? discovery(c) : method_not_allowed(c, "GET, HEAD");
+	if (strcmp(route, "/.well-known/jwks.json") == 0 && tb_signer_jwks(c->app->signer) != NULL)
+		return get ? jwks(c) : method_not_allowed(c, "GET, HEAD");
+	tb_log(TB_LOG_INFO, "api.request", &c->log, "No such resource");
+	return fail(c, TB_ERR_NOT_FOUND, "Not found");
+}
+
+int
+tb_app_handle(struct tb_app *app, const struct tb_request *req, time_t now,
+    struct tb_response **out)
+{
+	struct call c;
+	char *route = NULL;
+	int r = TB_ERR_ALLOC;
+
+	*out = NULL;
+	memset(&c, 0, sizeof(c));
+	c.app = app;
+	c.req = req;
+	c.now = now;
+	tb_request_trace(req, c.trace);
+	c.log.trace = c.trace;
+	if ((c.resp = calloc(1, sizeof(*c.resp))) == NULL)
+		return TB_ERR_ALLOC;
+	tb_buf_init(&c.resp->head, TB_HEAD_MAX);
+	if ((r = tb_request_route(req, app->cfg->issuer_path, &c.mount, &route)) != 0)
+		goto out;
+	r = dispatch(&c, route);
+	if (r == 0 && c.head) {
+		tb_free_secret(c.resp->body);
+		c.resp->body = NULL;
+		c.resp->body_len = 0;
+	}
+out:
+	if (r != 0) {
+		tb_log(TB_LOG_ERROR, "api.request", &c.log, "Answering the request failed: %s",
+		    tb_err_str(r));
+		tb_response_free(c.resp);
+	} else
+		*out = c.resp;
+	free(route);
+	free(c.mount);
+	free(c.issuer);
+	return r;
+}
+
+void
+tb_response_free(struct tb_response *resp)
+{
+	if (resp == NULL)
+		return;
+	tb_buf_free(&resp->head);
+	tb_free_secret(resp->body);
+	free(resp);
+}
+
+int
+tb_app_new(const struct tb_config *cfg, struct tb_app **out, char *why, size_t whylen)
+{
+	struct tb_app *app;
+	struct tb_keyset *ks = NULL;
+	char detail[TB_DETAIL_MAX];
+	int r = TB_ERR_ALLOC;
+
+	*out = NULL;
+	if ((app = calloc(1, sizeof(*app))) == NULL)
+		return TB_ERR_ALLOC;
+	app->cfg = cfg;
+	if ((r = tb_google_new(cfg->sts_endpoint, cfg->iam_endpoint, cfg->metadata_host,
+		 cfg->upstream_timeout, &app->google)) != 0) {
+		snprintf(why, whylen, "STS_ENDPOINT, IAMCREDENTIALS_ENDPOINT or GCE_METADATA_HOST: %s",
+		    tb_err_str(r));
+		goto fail;
+	}
+	if (cfg->nsigning_keys > 0) {
+		if ((r = tb_keyset_load((const char *const *)cfg->signing_keys, cfg->nsigning_keys, &ks,
+			 why, whylen)) != 0)
+			goto fail;
+		r = tb_signer_new_local(ks, &app->signer);
+	} else
+		r = tb_signer_new_iam(app->google, cfg->signing_account, &app->signer);
+	if (r != 0) {
+		snprintf(why, whylen, "%s", tb_err_str(r));
+		goto fail;
+	}
+	/* nothing in discovery depends on the request when the issuer is fixed and keys are local */
+	if (cfg->issuer != NULL && tb_signer_jwks(app->signer) != NULL &&
+	    (r = render_discovery(app, cfg->issuer, &app->discovery, detail)) != 0) {
+		snprintf(why, whylen, "rendering discovery: %s", tb_err_str(r));
+		goto fail;
+	}
+	*out = app;
+	return 0;
+fail:
+	tb_app_free(app);
+	return r;
+}
+
+void
+tb_app_free(struct tb_app *app)
+{
+	if (app == NULL)
+		return;
+	tb_signer_free(app->signer);
+	tb_google_free(app->google);
+	free(app->discovery);
+	free(app);
+}

@@ -1,0 +1,226 @@
+#!/usr/bin/env python3
+"""mkpki.py: generates the test PKI that every test layer (CGI cases, end-to-end servers) uses.
+
+Usage: mkpki.py OUTDIR
+
+Writes PEM files into OUTDIR and then OUTDIR/.done. A second run finds .done and does nothing,
+unless .done is older than REGENERATE_DAYS (the short-lived certificates would soon expire), so
+a build tree kept for weeks still tests with valid certificates. Several test programs may call
+this at once (make -j check): an exclusive lock on OUTDIR/.lock serialises them.
+
+Files (names are an interface: other layers rely on them):
+  ca.pem/ca.key                 test root CA (EC P-256)
+  server.pem/server.key         CN=localhost, SAN DNS:localhost, IP:127.0.0.1, serverAuth
+  client.pem/client.key         CN=client.example.net, O=Example; SAN DNS:client.example.net,
+                                DNS:alt.example.net; serial 0xC977..FD (DER has a leading 00)
+  spiffe.pem/.key               SAN URI:spiffe://example.org/ns/prod/sa/batch,
+                                URI:https://batch.example.org/
+  urifirst.pem/.key             SAN URI:https://web.example.org/, URI:spiffe://example.org/web
+  nosan.pem/.key                CN only
+  expired.pem/.key              valid 2020-01-01 .. 2021-01-01
+  future.pem/.key               valid from 2090-01-01
+  caleaf.pem/.key               basicConstraints CA:TRUE, signed by the CA
+  untrusted-ca.pem/.key         another root
+  untrusted.pem/.key            client certificate signed by untrusted-ca
+  signing-rsa.pem               RSA 2048 private key (PKCS#8)
+  signing-ec.pem                EC P-256 private key (PKCS#8)
+  signing-rsa1024.pem           RSA 1024 (the broker must refuse it)
+  signing-p384.pem              EC P-384 (the broker must refuse it)
+Leaf certificates are valid from yesterday to +30 days unless said otherwise; the CAs from
+2019-12-01 to +10 years, so that the expired and the future leaf lie inside their issuer's span
+where it matters and the CAs never expire during a build tree's life.
+"""
+
+import datetime
+import fcntl
+import ipaddress
+import os
+import sys
+import time
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+REGENERATE_DAYS = 14
+CLIENT_SERIAL = 0xC97771DBA8B770E1B6A73F4C9180427277B5FD  # high bit set: DER keeps a 00 byte
+
+UTC = datetime.timezone.utc
+
+
+def ec_key(curve=None):
+    return ec.generate_private_key(curve or ec.SECP256R1())
+
+
+def key_pem(key):
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def name(cn, org=None):
+    attrs = []
+    if org:
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
+    attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, cn))
+    return x509.Name(attrs)
+
+
+def make_ca(cn, key, now):
+    subject = name(cn, "token-broker tests")
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(datetime.datetime(2019, 12, 1, tzinfo=UTC))
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                crl_sign=True, encipher_only=False, decipher_only=False),
+            critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    )
+    return builder.sign(key, hashes.SHA256())
+
+
+def make_leaf(subject, key, ca_cert, ca_key, now, *, sans=None, eku=None, serial=None,
+              not_before=None, not_after=None, is_ca=False):
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(serial if serial is not None else x509.random_serial_number())
+        .not_valid_before(not_before or now - datetime.timedelta(days=1))
+        .not_valid_after(not_after or now + datetime.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False)
+    )
+    if is_ca:
+        builder = builder.add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                crl_sign=True, encipher_only=False, decipher_only=False),
+            critical=True)
+    else:
+        builder = builder.add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=True, key_cert_sign=False,
+                crl_sign=False, encipher_only=False, decipher_only=False),
+            critical=True)
+    if eku:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(eku), critical=False)
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    return builder.sign(ca_key, hashes.SHA256())
+
+
+def write(outdir, fname, data, private=False):
+    path = os.path.join(outdir, fname)
+    tmp = path + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def cert_pem(cert):
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def generate(outdir):
+    now = datetime.datetime.now(UTC).replace(microsecond=0)
+    client_eku = [ExtendedKeyUsageOID.CLIENT_AUTH]
+
+    ca_key = ec_key()
+    ca = make_ca("token-broker test CA", ca_key, now)
+    write(outdir, "ca.pem", cert_pem(ca))
+    write(outdir, "ca.key", key_pem(ca_key), private=True)
+
+    def leaf(fname, subject, **kw):
+        issuer_cert = kw.pop("issuer_cert", ca)
+        issuer_key = kw.pop("issuer_key", ca_key)
+        key = ec_key()
+        cert = make_leaf(subject, key, issuer_cert, issuer_key, now, **kw)
+        write(outdir, fname + ".pem", cert_pem(cert))
+        write(outdir, fname + ".key", key_pem(key), private=True)
+
+    leaf("server", name("localhost"),
+         sans=[x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
+         eku=[ExtendedKeyUsageOID.SERVER_AUTH])
+    leaf("client", name("client.example.net", "Example"),
+         sans=[x509.DNSName("client.example.net"), x509.DNSName("alt.example.net")],
+         eku=client_eku, serial=CLIENT_SERIAL)
+    leaf("spiffe", name("batch.example.org"),
+         sans=[x509.UniformResourceIdentifier("spiffe://example.org/ns/prod/sa/batch"),
+               x509.UniformResourceIdentifier("https://batch.example.org/")],
+         eku=client_eku)
+    leaf("urifirst", name("web.example.org"),
+         sans=[x509.UniformResourceIdentifier("https://web.example.org/"),
+               x509.UniformResourceIdentifier("spiffe://example.org/web")],
+         eku=client_eku)
+    leaf("nosan", name("nosan.example.net"), eku=client_eku)
+    leaf("expired", name("expired.example.net"),
+         sans=[x509.DNSName("expired.example.net")], eku=client_eku,
+         not_before=datetime.datetime(2020, 1, 1, tzinfo=UTC),
+         not_after=datetime.datetime(2021, 1, 1, tzinfo=UTC))
+    leaf("future", name("future.example.net"),
+         sans=[x509.DNSName("future.example.net")], eku=client_eku,
+         not_before=datetime.datetime(2090, 1, 1, tzinfo=UTC),
+         not_after=datetime.datetime(2091, 1, 1, tzinfo=UTC))
+    leaf("caleaf", name("caleaf.example.net"),
+         sans=[x509.DNSName("caleaf.example.net")], is_ca=True)
+
+    unt_key = ec_key()
+    unt_ca = make_ca("token-broker untrusted CA", unt_key, now)
+    write(outdir, "untrusted-ca.pem", cert_pem(unt_ca))
+    write(outdir, "untrusted-ca.key", key_pem(unt_key), private=True)
+    leaf("untrusted", name("untrusted.example.net", "Example"),
+         sans=[x509.DNSName("untrusted.example.net")], eku=client_eku,
+         issuer_cert=unt_ca, issuer_key=unt_key)
+
+    write(outdir, "signing-rsa.pem",
+          key_pem(rsa.generate_private_key(public_exponent=65537, key_size=2048)), private=True)
+    write(outdir, "signing-ec.pem", key_pem(ec_key()), private=True)
+    write(outdir, "signing-rsa1024.pem",
+          key_pem(rsa.generate_private_key(public_exponent=65537, key_size=1024)), private=True)
+    write(outdir, "signing-p384.pem", key_pem(ec_key(ec.SECP384R1())), private=True)
+
+
+def main(argv):
+    if len(argv) != 2:
+        sys.stderr.write("usage: mkpki.py OUTDIR\n")
+        return 2
+    outdir = argv[1]
+    os.makedirs(outdir, exist_ok=True)
+    done = os.path.join(outdir, ".done")
+    with open(os.path.join(outdir, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            age = time.time() - os.stat(done).st_mtime
+            if age < REGENERATE_DAYS * 86400:
+                return 0
+            os.unlink(done)
+        except FileNotFoundError:
+            pass
+        generate(outdir)
+        with open(done, "w") as f:
+            f.write(datetime.datetime.now(UTC).isoformat() + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
