@@ -46,15 +46,16 @@ grow(struct tb_buf *b, size_t n)
 	size_t need, ncap;
 	char *p;
 
-	if (n > b->max || b->len > b->max - n)
+	/* len + n + 1 must not pass max + 1, nor wrap around */
+	if (n > b->max || b->len > b->max - n || b->len + n == (size_t)-1)
 		return TB_ERR_LIMIT;
 	need = b->len + n + 1;
 	if (need <= b->cap)
 		return 0;
 	ncap = b->cap < TB_BUF_MIN ? TB_BUF_MIN : b->cap;
 	while (ncap < need)
-		ncap *= 2;
-	if (ncap > b->max + 1)
+		ncap = ncap > ((size_t)-1) / 2 ? need : ncap * 2;
+	if (ncap - 1 > b->max)
 		ncap = b->max + 1;
 	/* realloc would leave a copy of secrets behind in the old block */
 	if ((p = malloc(ncap)) == NULL)

@@ -409,6 +409,24 @@ fail:
 	return r;
 }
 
+/* Does a raw form body (one that did not decode) hold format=external_credential? */
+static int
+asks_external(const char *body, size_t len)
+{
+	static const char field[] = "format=external_credential";
+	size_t n = sizeof(field) - 1, pos = 0;
+
+	while (pos < len) {
+		const char *amp = memchr(body + pos, '&', len - pos);
+		size_t seg = amp != NULL ? (size_t)(amp - (body + pos)) : len - pos;
+
+		if (seg == n && memcmp(body + pos, field, n) == 0)
+			return 1;
+		pos += seg + 1;
+	}
+	return 0;
+}
+
 static int
 token(struct call *c)
 {
@@ -434,6 +452,8 @@ token(struct call *c)
 	}
 	body = tb_request_body(c->req, &len);
 	if ((r = tb_form_parse(body, len, &form)) != 0) {
+		/* still answer an executable in its own form when it asked for it */
+		c->ext = asks_external(body, len);
 		snprintf(desc, DESC_MAX, "The request body is not a valid form");
 		goto refuse;
 	}

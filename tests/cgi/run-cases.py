@@ -138,7 +138,11 @@ def public_key_of_jwk(jwk):
 # Substitutions: @NAME@ and @NAME:ARG@ (the names below only; any other @...@ stays as it is)
 
 SUBST_RE = re.compile(r"@(PKI|TMP|STANDIN|PEM|PEM-SPACES|PEM-URL|SHA256|X5T|SERIAL|SUBJECT|KID"
-                      r"|BASE64|REPEAT|CLAIM)(?::([^@]*))?@")
+                      r"|BASE64|REPEAT|CLAIM|RESP)(?::([^@|]*))?((?:\|[a-z0-9]+)*)@")
+FILTERS = {
+    "url": lambda s: urllib.parse.quote(s, safe=""),  # all but unreserved characters as %XX
+    "b64": lambda s: base64.b64encode(s.encode()).decode(),
+}
 
 
 class Ctx:
@@ -148,12 +152,20 @@ class Ctx:
         self.tmpdir = tmpdir
         self.standin = None   # http://127.0.0.1:PORT once started
         self.claims = None    # the ID token's payload once decoded
+        self.resp = None      # the response's JSON body once parsed
         self.secret_files = set()  # PEM files passed to the program (their body lines never logged)
 
 
 def substitute(text, ctx, lineno):
     def one(m):
-        name, arg = m.group(1), m.group(2)
+        value = value_of(m.group(1), m.group(2))
+        for f in m.group(3).split("|")[1:]:
+            if f not in FILTERS:
+                raise CaseError("line %d: unknown filter |%s" % (lineno, f))
+            value = FILTERS[f](value)
+        return value
+
+    def value_of(name, arg):
         if name == "PKI":
             return PKIDIR
         if name == "TMP":
@@ -189,12 +201,14 @@ def substitute(text, ctx, lineno):
             if not count.isdigit():
                 raise CaseError("line %d: @REPEAT:COUNT:TEXT@" % lineno)
             return what * int(count)
-        if name == "CLAIM":
-            if ctx.claims is None:
-                raise CaseError("line %d: @CLAIM:%s@ but no ID token was decoded" % (lineno, arg))
-            found, v = resolve(ctx.claims, parse_path(arg, lineno))
+        if name in ("CLAIM", "RESP"):
+            doc = ctx.claims if name == "CLAIM" else ctx.resp
+            if doc is None:
+                return "<no %s to take %s from>" % (
+                    "ID token" if name == "CLAIM" else "JSON response", arg)
+            found, v = resolve(doc, parse_path(arg, lineno))
             if not found:
-                return "<absent claim %s>" % arg
+                return "<absent %s>" % arg
             return json.dumps(v)
         raise AssertionError(name)
 
@@ -325,10 +339,12 @@ def json_check(doc, expr, ctx, lineno):
         want = parse_json_arg(arg, lineno)
         if isinstance(v, list):
             ok = any(strict_eq(x, want) for x in v)
+        elif isinstance(v, dict):
+            ok = any(strict_eq(x, want) for x in v.values())
         elif isinstance(v, str) and isinstance(want, str):
             ok = want in v
         else:
-            return "%s is %s: contains needs an array or a string" % (path_text, shown)
+            return "%s is %s: contains needs an array, object or string" % (path_text, shown)
         return None if ok else "%s is %s, does not contain %s" % (path_text, shown, arg)
     if op == "near-now":
         if not JSON_TYPES["number"](v):
@@ -344,7 +360,7 @@ def json_check(doc, expr, ctx, lineno):
 
 KEYWORDS = {
     "desc", "include", "skip", "args", "env", "unset", "body", "exit", "status", "stdout",
-    "header", "header~", "no-header", "json", "token-member", "claim", "jose", "verify",
+    "stdout~", "header", "header~", "no-header", "json", "token-member", "claim", "jose", "verify",
     "lifetime", "stderr", "stderr~", "stderr!~", "stderr-lines", "log", "log!", "standin",
     "expect-upstream",
 }
@@ -668,12 +684,14 @@ class Case:
             ctypes = [v for n, v in headers if n.lower() == "content-type"]
             self.check(len(ctypes) == 1 and re.match(r"application/json\s*(;|$)", ctypes[0]),
                        "every response has one Content-Type: application/json; got %s" % ctypes)
-        if resp_body.strip():
+        wants_json = any(k in ("json", "claim", "jose", "verify", "lifetime")
+                         for k, _, _ in self.lines)
+        if resp_body.strip() and (headers is not None or wants_json):
             try:
                 doc = json.loads(resp_body)
+                ctx.resp = doc
             except ValueError as e:
-                if headers is not None or not cgi_mode:
-                    self.fail.append("body is not JSON (%s): %r" % (e, resp_body[:300]))
+                self.fail.append("body is not JSON (%s): %r" % (e, resp_body[:300]))
 
         # the ID token, if the response has one
         token_member = next((v.strip() for k, v, _ in self.lines if k == "token-member"), "id_token")
@@ -730,7 +748,11 @@ class Case:
 
         # explicit checks, in file order
         for key, value, lineno in self.lines:
-            if key == "status":
+            if key == "stdout~":
+                pat = substitute(value, ctx, lineno)
+                self.check(re.search(pat, r.stdout.decode(errors="replace"), re.M),
+                           "stdout does not match /%s/" % pat)
+            elif key == "status":
                 self.check(status == int(value), "HTTP status %s, wanted %s" % (status, value))
             elif key in ("header", "header~", "no-header"):
                 if headers is None:
