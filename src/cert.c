@@ -1,4 +1,4 @@
-/* cert.c: turns a client certificate (SSL_CLIENT_CERT) or the load balancer's headers into an identity. */
+/* cert.c: a client certificate, or the load balancer's headers about one, into an identity. */
 #include "cert.h"
 
 #include <openssl/asn1.h>
@@ -19,9 +19,9 @@
 
 #define PEM_BEGIN "-----BEGIN CERTIFICATE-----"
 #define PEM_END "-----END CERTIFICATE-----"
-#define SUBJECT_MAX 4096  /* longest RFC 4514 subject kept; longer certificates are refused */
-#define XLB_ECHO_MAX 64   /* how much of a load-balancer header a refusal reason may quote */
-#define TIME_TEXT_LEN 32  /* "YYYY-MM-DDTHH:MM:SSZ" and then some */
+#define SUBJECT_MAX 4096 /* longest RFC 4514 subject kept; longer certificates are refused */
+#define XLB_ECHO_MAX 64  /* how much of a load-balancer header a refusal reason may quote */
+#define TIME_TEXT_LEN 32 /* "YYYY-MM-DDTHH:MM:SSZ" and then some */
 
 void
 tb_identity_free(struct tb_identity *id)
@@ -42,8 +42,8 @@ tb_identity_free(struct tb_identity *id)
 }
 
 /* Writes a refusal reason for the log; why may be NULL or empty. */
-static void
-reason(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void reason(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void
 reason(char *why, size_t whylen, const char *fmt, ...)
@@ -204,14 +204,14 @@ time_text(time_t t, char out[TIME_TEXT_LEN])
 {
 	struct tm tm;
 
-	if (gmtime_r(&t, &tm) == NULL || strftime(out, TIME_TEXT_LEN, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(out, TIME_TEXT_LEN, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
 		snprintf(out, TIME_TEXT_LEN, "%lld", (long long)t);
 }
 
 /* Refuses now outside [nb, na]; a bound the caller does not have is skipped. */
 static int
-check_validity(int has_nb, time_t nb, int has_na, time_t na, time_t now, char *why,
-    size_t whylen)
+check_validity(int has_nb, time_t nb, int has_na, time_t na, time_t now, char *why, size_t whylen)
 {
 	char text[TIME_TEXT_LEN];
 
@@ -238,7 +238,8 @@ digests(const unsigned char *der, size_t len, struct tb_identity *id)
 	if ((r = tb_sha256(der, len, h256)) != 0 || (r = tb_sha1(der, len, h1)) != 0)
 		return r;
 	if ((r = tb_b64_encode(h256, sizeof(h256), TB_B64_STD | TB_B64_NOPAD, &id->sha256)) != 0 ||
-	    (r = tb_b64_encode(h256, sizeof(h256), TB_B64_URL | TB_B64_NOPAD, &id->x5t_s256)) != 0 ||
+	    (r = tb_b64_encode(h256, sizeof(h256), TB_B64_URL | TB_B64_NOPAD, &id->x5t_s256)) !=
+	        0 ||
 	    (r = tb_hex_encode(h1, sizeof(h1), 0, &id->sha1)) != 0)
 		return r;
 	return 0;
@@ -313,7 +314,8 @@ sans(X509 *x, struct tb_identity *id, char *why, size_t whylen)
 			continue;
 		}
 		if (n < 0 || !printable(p, (size_t)n)) {
-			reason(why, whylen, "certificate has a %s SAN with a NUL or control character",
+			reason(why, whylen,
+			    "certificate has a %s SAN with a NUL or control character",
 			    g->type == GEN_DNS ? "DNS" : "URI");
 			goto out;
 		}
@@ -389,8 +391,8 @@ fill_empty(struct tb_identity *id)
 }
 
 int
-tb_cert_identity(const char *value, size_t len, time_t now, struct tb_identity **out, char *why,
-    size_t whylen)
+tb_cert_identity(
+    const char *value, size_t len, time_t now, struct tb_identity **out, char *why, size_t whylen)
 {
 	struct tb_identity *id = NULL;
 	unsigned char *der = NULL;
@@ -405,8 +407,9 @@ tb_cert_identity(const char *value, size_t len, time_t now, struct tb_identity *
 	if ((r = tb_cert_pem_to_der(value, len, &der, &dlen)) != 0) {
 		if (r == TB_ERR_ALLOC)
 			goto out;
-		reason(why, whylen, r == TB_ERR_LIMIT ? "certificate longer than %d bytes"
-		    : "certificate is not one PEM CERTIFICATE block (%d bytes)",
+		reason(why, whylen,
+		    r == TB_ERR_LIMIT ? "certificate longer than %d bytes"
+		                      : "certificate is not one PEM CERTIFICATE block (%d bytes)",
 		    r == TB_ERR_LIMIT ? TB_CERT_PEM_MAX : (int)len);
 		r = TB_ERR_CLIENT;
 		goto out;
@@ -588,8 +591,8 @@ echo(const char *v, char out[XLB_ECHO_MAX + 1])
 }
 
 int
-tb_cert_identity_xlb(const char *const values[TB_XLB_HEADERS], const char *client_id,
-    time_t now, struct tb_identity **out, char *why, size_t whylen)
+tb_cert_identity_xlb(const char *const values[TB_XLB_HEADERS], const char *client_id, time_t now,
+    struct tb_identity **out, char *why, size_t whylen)
 {
 	static const struct {
 		enum tb_xlb_header h;
@@ -615,8 +618,8 @@ tb_cert_identity_xlb(const char *const values[TB_XLB_HEADERS], const char *clien
 	v = values[TB_XLB_CHAIN_VERIFIED];
 	if (v == NULL || strcasecmp(v, "true") != 0) {
 		echo(values[TB_XLB_ERROR], text);
-		reason(why, whylen, "load balancer did not verify the certificate chain (error: '%s')",
-		    text);
+		reason(why, whylen,
+		    "load balancer did not verify the certificate chain (error: '%s')", text);
 		goto out;
 	}
 	if (client_id == NULL || *client_id == '\0') {
@@ -672,8 +675,8 @@ tb_cert_identity_xlb(const char *const values[TB_XLB_HEADERS], const char *clien
 		reason(why, whylen, "the not-after header is not an RFC 3339 time: '%s'", text);
 		goto out;
 	}
-	if ((r = check_validity(has_nb, id->not_before, has_na, id->not_after, now, why,
-		 whylen)) != 0 ||
+	if ((r = check_validity(has_nb, id->not_before, has_na, id->not_after, now, why, whylen)) !=
+	        0 ||
 	    (r = fill_empty(id)) != 0)
 		goto out;
 	*out = id;

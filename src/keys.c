@@ -1,4 +1,4 @@
-/* keys.c: the broker's own signing keys: loaded and checked once, compact JWS signing, and the public JWK Set. */
+/* keys.c: the broker's own signing keys: loading and checks, JWS signing, the JWK Set. */
 #include "keys.h"
 
 #include <errno.h>
@@ -22,10 +22,10 @@
 #include "err.h"
 #include "json.h"
 
-#define KEY_FILE_MAX (64 * 1024)   /* a PEM private key file; RSA 16384 is about 13 KiB */
+#define KEY_FILE_MAX (64 * 1024) /* a PEM private key file; RSA 16384 is about 13 KiB */
 #define RSA_BITS_MIN 2048
-#define RSA_BITS_MAX 16384         /* bounds the JWK and the signature */
-#define P256_LEN 32                /* bytes of a P-256 coordinate, and of r and s */
+#define RSA_BITS_MAX 16384 /* bounds the JWK and the signature */
+#define P256_LEN 32        /* bytes of a P-256 coordinate, and of r and s */
 #define CURVE_NAME_MAX 64
 #define CLAIMS_MAX (64 * 1024)     /* longest claims text tb_keyset_sign takes */
 #define SIG_MAX (RSA_BITS_MAX / 8) /* longest signature: RSA at RSA_BITS_MAX */
@@ -45,8 +45,8 @@ struct tb_keyset {
 	char *header; /* base64url of the first key's JOSE header, so signing does no JSON work */
 };
 
-static void
-reason(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void reason(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void
 reason(char *why, size_t whylen, const char *fmt, ...)
@@ -198,7 +198,7 @@ public_jwk(const struct key *k, struct tb_json **jwk, char **kid)
 	*kid = NULL;
 	if (k->ec) {
 		if ((r = params_b64url(k->pkey, OSSL_PKEY_PARAM_EC_PUB_X, OSSL_PKEY_PARAM_EC_PUB_Y,
-			 P256_LEN, &a, &b)) != 0)
+		         P256_LEN, &a, &b)) != 0)
 			goto out;
 		values[0] = "P-256";
 		values[1] = "EC";
@@ -207,8 +207,8 @@ public_jwk(const struct key *k, struct tb_json **jwk, char **kid)
 		if ((r = thumbprint(ec_names, values, 4, &id)) != 0)
 			goto out;
 	} else {
-		if ((r = params_b64url(k->pkey, OSSL_PKEY_PARAM_RSA_N, OSSL_PKEY_PARAM_RSA_E, 0, &a,
-			 &b)) != 0)
+		if ((r = params_b64url(
+		         k->pkey, OSSL_PKEY_PARAM_RSA_N, OSSL_PKEY_PARAM_RSA_E, 0, &a, &b)) != 0)
 			goto out;
 		values[0] = b;
 		values[1] = "RSA";
@@ -221,7 +221,8 @@ public_jwk(const struct key *k, struct tb_json **jwk, char **kid)
 		goto out;
 	if ((r = tb_json_set_str(o, "kty", k->ec ? "EC" : "RSA")) != 0 ||
 	    (r = tb_json_set_str(o, "use", "sig")) != 0 ||
-	    (r = tb_json_set_str(o, "alg", k->alg)) != 0 || (r = tb_json_set_str(o, "kid", id)) != 0)
+	    (r = tb_json_set_str(o, "alg", k->alg)) != 0 ||
+	    (r = tb_json_set_str(o, "kid", id)) != 0)
 		goto out;
 	if (k->ec) {
 		if ((r = tb_json_set_str(o, "crv", "P-256")) != 0 ||
@@ -291,7 +292,8 @@ read_key(const char *path, EVP_PKEY **out, char *why, size_t whylen)
 	r = TB_ERR_CONFIG;
 	if ((*out = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, &asked)) == NULL) {
 		if (asked)
-			reason(why, whylen, "SIGNING_KEYS: %s: encrypted keys are not supported", path);
+			reason(why, whylen, "SIGNING_KEYS: %s: encrypted keys are not supported",
+			    path);
 		else
 			reason(why, whylen, "SIGNING_KEYS: %s: not a PEM private key", path);
 		goto out;
@@ -325,24 +327,25 @@ classify(const char *path, struct key *k, char *why, size_t whylen)
 			return TB_ERR_CONFIG;
 		}
 		if (bits > RSA_BITS_MAX) {
-			reason(why, whylen, "SIGNING_KEYS: %s: RSA key of %d bits; at most %d", path,
-			    bits, RSA_BITS_MAX);
+			reason(why, whylen, "SIGNING_KEYS: %s: RSA key of %d bits; at most %d",
+			    path, bits, RSA_BITS_MAX);
 			return TB_ERR_CONFIG;
 		}
 		k->alg = "RS256";
 		return 0;
 	}
 	if (EVP_PKEY_is_a(k->pkey, "EC")) {
-		if (EVP_PKEY_get_utf8_string_param(k->pkey, OSSL_PKEY_PARAM_GROUP_NAME, curve,
-			sizeof(curve), &len) != 1) {
-			reason(why, whylen, "SIGNING_KEYS: %s: EC key on an unnamed curve; only P-256",
-			    path);
+		if (EVP_PKEY_get_utf8_string_param(
+		        k->pkey, OSSL_PKEY_PARAM_GROUP_NAME, curve, sizeof(curve), &len) != 1) {
+			reason(why, whylen,
+			    "SIGNING_KEYS: %s: EC key on an unnamed curve; only P-256", path);
 			return TB_ERR_CONFIG;
 		}
 		if ((nid = OBJ_sn2nid(curve)) == NID_undef)
 			nid = EC_curve_nist2nid(curve);
 		if (nid != NID_X9_62_prime256v1) {
-			reason(why, whylen, "SIGNING_KEYS: %s: EC key on %s; only P-256", path, curve);
+			reason(
+			    why, whylen, "SIGNING_KEYS: %s: EC key on %s; only P-256", path, curve);
 			return TB_ERR_CONFIG;
 		}
 		k->alg = "ES256";
@@ -350,8 +353,8 @@ classify(const char *path, struct key *k, char *why, size_t whylen)
 		return 0;
 	}
 	type = EVP_PKEY_get0_type_name(k->pkey);
-	reason(why, whylen, "SIGNING_KEYS: %s: %s key; only RSA (%d bits or more) and EC P-256", path,
-	    type != NULL ? type : "unknown", RSA_BITS_MIN);
+	reason(why, whylen, "SIGNING_KEYS: %s: %s key; only RSA (%d bits or more) and EC P-256",
+	    path, type != NULL ? type : "unknown", RSA_BITS_MIN);
 	return TB_ERR_CONFIG;
 }
 
@@ -369,8 +372,8 @@ jose_header(const struct key *k, char **out)
 	if ((r = tb_json_set_str(o, "alg", k->alg)) != 0 ||
 	    (r = tb_json_set_str(o, "kid", k->kid)) != 0 ||
 	    (r = tb_json_set_str(o, "typ", "JWT")) != 0 || (r = tb_json_render(o, &text)) != 0 ||
-	    (r = tb_b64_encode((const unsigned char *)text, strlen(text), TB_B64_URL | TB_B64_NOPAD,
-		 out)) != 0)
+	    (r = tb_b64_encode(
+	         (const unsigned char *)text, strlen(text), TB_B64_URL | TB_B64_NOPAD, out)) != 0)
 		goto out;
 	r = 0;
 out:
@@ -380,8 +383,7 @@ out:
 }
 
 int
-tb_keyset_load(const char *const *files, size_t n, struct tb_keyset **out, char *why,
-    size_t whylen)
+tb_keyset_load(const char *const *files, size_t n, struct tb_keyset **out, char *why, size_t whylen)
 {
 	struct tb_keyset *ks = NULL;
 	struct tb_json *set = NULL, *keys = NULL, *jwk = NULL;
@@ -417,8 +419,8 @@ tb_keyset_load(const char *const *files, size_t n, struct tb_keyset **out, char 
 		}
 		for (j = 0; j < i; j++) {
 			if (strcmp(ks->keys[j].kid, k->kid) == 0) {
-				reason(why, whylen, "SIGNING_KEYS: %s: the same key as %s", files[i],
-				    files[j]);
+				reason(why, whylen, "SIGNING_KEYS: %s: the same key as %s",
+				    files[i], files[j]);
 				r = TB_ERR_CONFIG;
 				goto out;
 			}
@@ -509,8 +511,8 @@ tb_keyset_sign(const struct tb_keyset *ks, const char *claims, char **jwt)
 	r = TB_ERR_LIMIT;
 	if ((clen = strlen(claims)) > CLAIMS_MAX)
 		goto out;
-	if ((r = tb_b64_encode((const unsigned char *)claims, clen, TB_B64_URL | TB_B64_NOPAD,
-		 &payload)) != 0 ||
+	if ((r = tb_b64_encode(
+	         (const unsigned char *)claims, clen, TB_B64_URL | TB_B64_NOPAD, &payload)) != 0 ||
 	    (r = tb_buf_addf(&b, "%s.%s", ks->header, payload)) != 0)
 		goto out;
 	r = TB_ERR_ALLOC;

@@ -12,6 +12,7 @@
 #include "json.h"
 #include "keys.h"
 #include "log.h"
+#include "registry.h"
 #include "signer.h"
 #include "token.h"
 
@@ -24,6 +25,7 @@ struct tb_app {
 	const struct tb_config *cfg;
 	struct tb_google *google;
 	struct tb_signer *signer;
+	struct tb_registry *registry; /* NULL: every verified certificate is a client */
 	char *discovery; /* rendered once when nothing in it depends on the request */
 };
 
@@ -369,12 +371,11 @@ account_valid(const char *s)
 /* Google's part: STS, then impersonation. Fills the access token and its lifetime. */
 static int
 access_token(struct call *c, const struct tb_identity *id, const char *id_token, const char *scope,
-    const char *account, char **token, int64_t *expires_in, char *desc)
+    const char *account, long lifetime, char **token, int64_t *expires_in, char *desc)
 {
 	const struct tb_config *cfg = c->app->cfg;
 	char detail[TB_DETAIL_MAX] = "", *sts = NULL;
 	int64_t sts_expires = 0;
-	long lifetime = (long)cfg->validity * 60;
 	int r;
 
 	if ((r = tb_google_sts_exchange(c->app->google, cfg->sts_audience, id_token, scope, &sts,
@@ -437,6 +438,7 @@ token(struct call *c)
 	char desc[DESC_MAX] = "", why[TB_WHY_MAX] = "", detail[TB_DETAIL_MAX] = "";
 	char *claims = NULL, *jwt = NULL, *at = NULL;
 	int64_t expires_in = 0;
+	long validity = cfg->validity;
 	size_t len;
 	int r;
 
@@ -494,6 +496,38 @@ token(struct call *c)
 	c->log.x5_serial = id->serial;
 	c->log.subject = id->subject;
 	c->log.flow = id->flow;
+	if (c->app->registry != NULL) {
+		const struct tb_client *cl = tb_registry_match(c->app->registry, id);
+
+		if (cl == NULL) {
+			r = TB_ERR_CLIENT;
+			snprintf(why, sizeof(why), "the certificate matches no entry of CLIENT_REGISTRY");
+			goto refuse_client;
+		}
+		if (tb_client_id(cl) != NULL) {
+			char *named = strdup(tb_client_id(cl));
+
+			if (named == NULL) {
+				r = TB_ERR_ALLOC;
+				goto out;
+			}
+			free(id->client_id);
+			id->client_id = named;
+			c->log.client_id = id->client_id;
+		}
+		if (tb_client_validity(cl) > 0)
+			validity = tb_client_validity(cl);
+		if (!c->ext && scope != NULL && !tb_client_allows_scope(cl, scope)) {
+			r = TB_ERR_SCOPE;
+			snprintf(desc, DESC_MAX, "The scope is not allowed for this client");
+			goto refuse;
+		}
+		if (!c->ext && account != NULL && !tb_client_allows_account(cl, account)) {
+			r = TB_ERR_UNAUTHORIZED;
+			snprintf(desc, DESC_MAX, "The service account is not allowed for this client");
+			goto refuse;
+		}
+	}
 	if (client_id != NULL && strcmp(client_id, id->client_id) != 0) {
 		r = TB_ERR_CLIENT;
 		snprintf(why, sizeof(why), "the client_id parameter does not match the certificate's");
@@ -510,8 +544,7 @@ token(struct call *c)
 		snprintf(desc, DESC_MAX, "The Host header is not valid");
 		goto refuse;
 	}
-	if ((r = tb_token_claims(id, c->issuer, cfg->audience, c->now, (long)cfg->validity * 60,
-		 &claims)) != 0)
+	if ((r = tb_token_claims(id, c->issuer, cfg->audience, c->now, validity * 60, &claims)) != 0)
 		goto out;
 	if ((r = tb_signer_sign(c->app->signer, claims, c->now, &jwt, detail)) != 0) {
 		tb_log(TB_LOG_ERROR, "api.token", &c->log, "Issuing ID token for client '%s' failed: %s: %s",
@@ -525,14 +558,14 @@ token(struct call *c)
 	}
 	if (c->ext || scope == NULL) {
 		tb_log(TB_LOG_INFO, "api.token", &c->log, "Issued ID token for client '%s'", id->client_id);
-		r = token_answer(c, jwt, c->now + (time_t)cfg->validity * 60, NULL, 0, NULL);
+		r = token_answer(c, jwt, c->now + (time_t)validity * 60, NULL, 0, NULL);
 		goto out;
 	}
-	if ((r = access_token(c, id, jwt, scope, account, &at, &expires_in, desc)) != 0) {
+	if ((r = access_token(c, id, jwt, scope, account, validity * 60, &at, &expires_in, desc)) != 0) {
 		r = fail(c, r, desc);
 		goto out;
 	}
-	r = token_answer(c, jwt, c->now + (time_t)cfg->validity * 60, at, expires_in, scope);
+	r = token_answer(c, jwt, c->now + (time_t)validity * 60, at, expires_in, scope);
 	goto out;
 
 refuse_client:
@@ -653,6 +686,9 @@ tb_app_new(const struct tb_config *cfg, struct tb_app **out, char *why, size_t w
 		snprintf(why, whylen, "%s", tb_err_str(r));
 		goto fail;
 	}
+	if (cfg->client_registry != NULL &&
+	    (r = tb_registry_load(cfg->client_registry, &app->registry, why, whylen)) != 0)
+		goto fail;
 	/* nothing in discovery depends on the request when the issuer is fixed and keys are local */
 	if (cfg->issuer != NULL && tb_signer_jwks(app->signer) != NULL &&
 	    (r = render_discovery(app, cfg->issuer, &app->discovery, detail)) != 0) {
@@ -671,6 +707,7 @@ tb_app_free(struct tb_app *app)
 {
 	if (app == NULL)
 		return;
+	tb_registry_free(app->registry);
 	tb_signer_free(app->signer);
 	tb_google_free(app->google);
 	free(app->discovery);

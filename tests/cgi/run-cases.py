@@ -7,6 +7,8 @@ Each case file is one TAP test. The format is described in tests/cgi/README.md. 
   TB_PROGRAM              the program under test (default: $TB_BUILDDIR/src/token-broker)
   TB_WRAPPER              a command prefix, e.g. "valgrind -q --error-exitcode=99 --log-file=vg.%p"
   TB_TIMEOUT              seconds a run may take (default 10)
+  TB_CASEDIR              where the cases are (default: tests/cgi/cases beside this script)
+  TB_VERBOSE=1            show the program's output for passing cases too
   CI=true                 a missing test tool fails instead of skipping
 Arguments, if any, select cases whose file name contains one of them.
 """
@@ -32,7 +34,7 @@ PROGRAM = os.environ.get("TB_PROGRAM") or os.path.join(BUILDDIR, "src", "token-b
 WRAPPER = shlex.split(os.environ.get("TB_WRAPPER", ""))
 TIMEOUT = float(os.environ.get("TB_TIMEOUT") or 10)
 IN_CI = os.environ.get("CI") == "true"
-CASEDIR = os.path.join(SRCDIR, "tests", "cgi", "cases")
+CASEDIR = os.environ.get("TB_CASEDIR") or os.path.join(SRCDIR, "tests", "cgi", "cases")
 PKIDIR = os.path.join(BUILDDIR, "tests", "pki-out")
 STANDIN = os.path.join(SRCDIR, "tests", "google", "standin.py")
 BODY_LINE_MIN = 16  # a PEM body line shorter than this could match by chance
@@ -362,7 +364,7 @@ KEYWORDS = {
     "desc", "include", "skip", "args", "env", "unset", "body", "exit", "status", "stdout",
     "stdout~", "header", "header~", "no-header", "json", "token-member", "claim", "jose", "verify",
     "lifetime", "stderr", "stderr~", "stderr!~", "stderr-lines", "log", "log!", "standin",
-    "expect-upstream",
+    "expect-upstream", "log-file",
 }
 
 
@@ -704,11 +706,20 @@ class Case:
             except ValueError as e:
                 self.fail.append("%s is not a JWT: %s" % (token_member, e))
 
-        # stderr
+        # stderr, and the log file when the case names one (LOG_FILE)
         err_text = r.stderr.decode("utf-8", errors="replace")
         err_lines = [l for l in err_text.split("\n") if l.strip()]
+        log_lines = list(err_lines)
+        for key, value, lineno in self.lines:
+            if key == "log-file":
+                fname = substitute(value.strip(), ctx, lineno)
+                try:
+                    with open(fname, encoding="utf-8", errors="replace") as f:
+                        log_lines += [l for l in f.read().split("\n") if l.strip()]
+                except OSError as e:
+                    self.fail.append("log file: %s" % e)
         log_docs = []
-        for l in err_lines:
+        for l in log_lines:
             try:
                 d = json.loads(l)
                 log_docs.append(d if isinstance(d, dict) else None)
@@ -717,7 +728,7 @@ class Case:
         stderr_mode = next((v.strip() for k, v, _ in self.lines if k == "stderr"),
                            "json" if (want_exit == 0 and cgi_mode) else "any")
         if stderr_mode == "json":
-            for l, d in zip(err_lines, log_docs):
+            for l, d in zip(log_lines, log_docs):
                 if d is None:
                     self.fail.append("stderr line is not a JSON object: %r" % l[:300])
                     continue
@@ -741,13 +752,27 @@ class Case:
             for line in pem_body_lines(f):
                 secrets.append(("a PEM line of " + os.path.basename(f), line))
         for what, s in secrets:
-            for l in err_lines:
+            for l in log_lines:
                 if s in l:
                     self.fail.append("stderr holds %s: %s" % (what, l[:200]))
                     break
 
-        # explicit checks, in file order
+        # automatic: every response is logged (a log line per request outcome)
+        if cgi_mode and headers is not None and not log_lines:
+            self.fail.append("the response (status %s) was not logged: no log line" % status)
+
+        # explicit checks, in file order; when there is no response at all, one reason is enough
+        if cgi_mode and headers is None and not want_empty:
+            needs = [k for k, _, _ in self.lines if k in (
+                "status", "header", "header~", "no-header", "json", "claim", "jose", "lifetime",
+                "verify")]
+            if needs:
+                self.fail.append("%d response checks not run: no response" % len(needs))
         for key, value, lineno in self.lines:
+            if cgi_mode and headers is None and key in (
+                    "status", "header", "header~", "no-header", "json", "claim", "jose",
+                    "lifetime", "verify"):
+                continue
             if key == "stdout~":
                 pat = substitute(value, ctx, lineno)
                 self.check(re.search(pat, r.stdout.decode(errors="replace"), re.M),
@@ -888,7 +913,7 @@ class Case:
     def diagnostics(self):
         out = list(self.fail) + self.notes
         r = getattr(self, "result", None)
-        if r is not None and self.fail:
+        if r is not None and (self.fail or os.environ.get("TB_VERBOSE") == "1"):
             out.append("exit status: %s" % r.rc)
             out.append("stdout: %r" % r.stdout[:1500])
             out.append("stderr: %s" % r.stderr.decode(errors="replace")[:2000])
@@ -950,6 +975,8 @@ def main(argv):
             tap_diag(case.diagnostics())
         else:
             print("ok %d - %s" % (n, case.title()))
+            if os.environ.get("TB_VERBOSE") == "1":
+                tap_diag(case.diagnostics())
         sys.stdout.flush()
     return 0
 

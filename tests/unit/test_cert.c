@@ -1,4 +1,4 @@
-/* test_cert.c: unit tests of cert.c: PEM forms, certificate attributes, refusals, load-balancer headers. */
+/* test_cert.c: unit tests of cert.c: PEM forms, attributes, refusals, load-balancer headers. */
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -87,17 +87,23 @@ transform(const char *pem, enum form form, struct tb_buf *b)
 		int last = p[1] == '\0';
 
 		switch (form) {
-		case FORM_CRLF: r = c == '\n' ? tb_buf_addstr(b, "\r\n") : tb_buf_add(b, p, 1); break;
-		case FORM_SPACES: r = tb_buf_addstr(b, c == '\n' ? " " : (char[]){(char)c, 0}); break;
-		case FORM_TABS: r = tb_buf_addstr(b, c == '\n' ? "\t" : (char[]){(char)c, 0}); break;
+		case FORM_CRLF:
+			r = c == '\n' ? tb_buf_addstr(b, "\r\n") : tb_buf_add(b, p, 1);
+			break;
+		case FORM_SPACES:
+			r = tb_buf_addstr(b, c == '\n' ? " " : (char[]){(char)c, 0});
+			break;
+		case FORM_TABS:
+			r = tb_buf_addstr(b, c == '\n' ? "\t" : (char[]){(char)c, 0});
+			break;
 		case FORM_NGINX_TAB:
 			r = tb_buf_add(b, p, 1);
 			if (r == 0 && c == '\n' && !last)
 				r = tb_buf_addstr(b, "\t");
 			break;
 		case FORM_PCT_ALL:
-			if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-			    c == '-' || c == '.' || c == '_' || c == '~')
+			if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+			    (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~')
 				r = tb_buf_add(b, p, 1);
 			else
 				r = tb_buf_addf(b, "%%%02X", c);
@@ -142,7 +148,8 @@ test_pem_forms(void)
 
 	tb_buf_init(&b, 4 * FIXTURE_MAX);
 	for (f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
-		if ((pem = fixture(files[f], NULL)) == NULL || reference_der(pem, &ref, &reflen) != 0) {
+		if ((pem = fixture(files[f], NULL)) == NULL ||
+		    reference_der(pem, &ref, &reflen) != 0) {
 			ok(0, "%s: fixture readable", files[f]);
 			free(pem);
 			continue;
@@ -177,38 +184,44 @@ test_pem_refused(void)
 	    {"empty", "", TB_ERR_INVALID},
 	    {"whitespace only", " \n\t", TB_ERR_INVALID},
 	    {"leading junk", "x-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
-		TB_ERR_INVALID},
-	    {"leading junk line", "junk\n-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
-		TB_ERR_INVALID},
+	        TB_ERR_INVALID},
+	    {"leading junk line",
+	        "junk\n-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
+	        TB_ERR_INVALID},
 	    {"trailing junk", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\nx",
-		TB_ERR_INVALID},
+	        TB_ERR_INVALID},
 	    {"no END", "-----BEGIN CERTIFICATE-----\nMIIB\n", TB_ERR_INVALID},
-	    {"truncated END", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFI", TB_ERR_INVALID},
-	    {"empty body", "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----", TB_ERR_INVALID},
+	    {"truncated END", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFI",
+	        TB_ERR_INVALID},
+	    {"empty body", "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----",
+	        TB_ERR_INVALID},
 	    {"second BEGIN inside",
-		"-----BEGIN CERTIFICATE-----\nMIIB\n-----BEGIN CERTIFICATE-----\nMIIB\n"
-		"-----END CERTIFICATE-----\n",
-		TB_ERR_INVALID},
+	        "-----BEGIN CERTIFICATE-----\nMIIB\n-----BEGIN CERTIFICATE-----\nMIIB\n"
+	        "-----END CERTIFICATE-----\n",
+	        TB_ERR_INVALID},
 	    {"other block type", "-----BEGIN X509 CRL-----\nMIIB\n-----END X509 CRL-----\n",
-		TB_ERR_INVALID},
+	        TB_ERR_INVALID},
 	    {"PEM header line",
-		"-----BEGIN CERTIFICATE-----\nProc-Type: 4,ENCRYPTED\nMIIB\n-----END CERTIFICATE-----",
-		TB_ERR_INVALID},
-	    {"body not a multiple of 4", "-----BEGIN CERTIFICATE-----\nMIIBA\n-----END CERTIFICATE-----",
-		TB_ERR_INVALID},
+	        "-----BEGIN CERTIFICATE-----\nProc-Type: 4,ENCRYPTED\nMIIB\n-----END "
+	        "CERTIFICATE-----",
+	        TB_ERR_INVALID},
+	    {"body not a multiple of 4",
+	        "-----BEGIN CERTIFICATE-----\nMIIBA\n-----END CERTIFICATE-----", TB_ERR_INVALID},
 	    {"unpadded body", "-----BEGIN CERTIFICATE-----\nMIIBAA\n-----END CERTIFICATE-----",
-		TB_ERR_INVALID},
-	    {"non-canonical padding bits", "-----BEGIN CERTIFICATE-----\nMIB=\n-----END CERTIFICATE-----",
-		TB_ERR_INVALID},
+	        TB_ERR_INVALID},
+	    {"non-canonical padding bits",
+	        "-----BEGIN CERTIFICATE-----\nMIB=\n-----END CERTIFICATE-----", TB_ERR_INVALID},
 	    {"base64url characters", "-----BEGIN CERTIFICATE-----\nMI-_\n-----END CERTIFICATE-----",
-		TB_ERR_INVALID},
-	    {"bad percent escape", "-----BEGIN%20CERTIFICATE-----%0AMIIB%G0-----END%20CERTIFICATE-----",
-		TB_ERR_INVALID},
-	    {"percent escape cut short", "-----BEGIN%20CERTIFICATE-----%0AMIIB%0AEND%2", TB_ERR_INVALID},
+	        TB_ERR_INVALID},
+	    {"bad percent escape",
+	        "-----BEGIN%20CERTIFICATE-----%0AMIIB%G0-----END%20CERTIFICATE-----",
+	        TB_ERR_INVALID},
+	    {"percent escape cut short", "-----BEGIN%20CERTIFICATE-----%0AMIIB%0AEND%2",
+	        TB_ERR_INVALID},
 	    {"escaped NUL", "-----BEGIN CERTIFICATE-----\nMI%00IB\n-----END CERTIFICATE-----",
-		TB_ERR_INVALID},
+	        TB_ERR_INVALID},
 	    {"vertical tab", "-----BEGIN CERTIFICATE-----\vMIIB\n-----END CERTIFICATE-----",
-		TB_ERR_INVALID},
+	        TB_ERR_INVALID},
 	};
 	unsigned char *der;
 	size_t len, i;
@@ -283,15 +296,15 @@ check_digests(const char *file, const char *pem, const struct tb_identity *id)
 	EVP_Digest(ref, reflen, h1, &hl, EVP_sha1(), NULL);
 	tb_hex_encode(h1, sizeof(h1), 0, &hex);
 	ok(tb_b64_decode(id->sha256, strlen(id->sha256), TB_B64_STD, &d256, &n256) == 0 &&
-		n256 == 32 && memcmp(d256, h256, 32) == 0 && strchr(id->sha256, '=') == NULL,
+	        n256 == 32 && memcmp(d256, h256, 32) == 0 && strchr(id->sha256, '=') == NULL,
 	    "%s: sha256 is unpadded standard base64 of SHA-256(DER)", file);
 	ok(tb_b64_decode(id->x5t_s256, strlen(id->x5t_s256), TB_B64_URL, &durl, &nurl) == 0 &&
-		nurl == 32 && memcmp(durl, h256, 32) == 0 && strchr(id->x5t_s256, '=') == NULL,
+	        nurl == 32 && memcmp(durl, h256, 32) == 0 && strchr(id->x5t_s256, '=') == NULL,
 	    "%s: x5t#S256 is unpadded base64url of SHA-256(DER)", file);
 	is_str(id->sha1, hex, "%s: sha1 is lower-case hex", file);
 	nl = i2d_X509_NAME(X509_get_subject_name(x), &name);
 	ok(nl > 0 && id->subject_der != NULL && id->subject_der_len == (size_t)nl &&
-		memcmp(id->subject_der, name, (size_t)nl) == 0,
+	        memcmp(id->subject_der, name, (size_t)nl) == 0,
 	    "%s: subject_der is the subject Name's DER", file);
 out:
 	OPENSSL_free(name);
@@ -310,13 +323,13 @@ test_identity(void)
 		const char *file, *dns, *uri, *spiffe, *serial, *subject;
 	} cases[] = {
 	    {"dns.pem", "client.example.net", "", "", SEED_SERIAL,
-		"CN=client.example.net,OU=Batch,O=Example\\, Inc.,C=US"},
+	        "CN=client.example.net,OU=Batch,O=Example\\, Inc.,C=US"},
 	    {"uri-https-first.pem", "batch.example.net", "https://client.example.net/id",
-		"spiffe://example.org/ns/prod/sa/batch", "10:01", "CN=batch,O=Example"},
+	        "spiffe://example.org/ns/prod/sa/batch", "10:01", "CN=batch,O=Example"},
 	    {"uri-spiffe-first.pem", "", "spiffe://example.org/workload",
-		"spiffe://example.org/workload", "10:02", "CN=workload"},
+	        "spiffe://example.org/workload", "10:02", "CN=workload"},
 	    {"spiffe-upper.pem", "", "urn:example:first", "SPIFFE://example.org/upper", "10:03",
-		"CN=upper"},
+	        "CN=upper"},
 	    {"nosan.pem", "", "", "", "0a:1b:2c", "CN=no-san"},
 	    {"no-bc.pem", "", "", "", "10:06", "CN=no-basic-constraints"},
 	};
@@ -345,8 +358,8 @@ test_identity(void)
 		is_str(id->subject, cases[i].subject, "%s: RFC 4514 subject", cases[i].file);
 		is_int(id->not_before, VALID_FROM, "%s: not_before", cases[i].file);
 		is_int(id->not_after, VALID_TO, "%s: not_after", cases[i].file);
-		ok(id->client_id == NULL && id->flow == NULL, "%s: client_id and flow left to the flow",
-		    cases[i].file);
+		ok(id->client_id == NULL && id->flow == NULL,
+		    "%s: client_id and flow left to the flow", cases[i].file);
 		is_str(why, "", "%s: no reason on success", cases[i].file);
 		check_digests(cases[i].file, pem, id);
 		tb_identity_free(id);
@@ -384,8 +397,8 @@ test_identity_refused(void)
 			continue;
 		}
 		id = (struct tb_identity *)1;
-		is_int(tb_cert_identity(pem, len, cases[i].now, &id, why, sizeof(why)), TB_ERR_CLIENT,
-		    "%s at %lld: refused", cases[i].file, (long long)cases[i].now);
+		is_int(tb_cert_identity(pem, len, cases[i].now, &id, why, sizeof(why)),
+		    TB_ERR_CLIENT, "%s at %lld: refused", cases[i].file, (long long)cases[i].now);
 		ok(id == NULL, "%s: no identity", cases[i].file);
 		ok(strncmp(why, cases[i].why, strlen(cases[i].why)) == 0, "%s: reason '%s'",
 		    cases[i].file, why);
@@ -436,11 +449,13 @@ test_identity_bad_der(void)
 	}
 	memcpy(der, ref, reflen);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		size_t n = cases[i].keep != 0 ? cases[i].keep : reflen - cases[i].cut + cases[i].add;
+		size_t n =
+		    cases[i].keep != 0 ? cases[i].keep : reflen - cases[i].cut + cases[i].add;
 
 		tb_b64_encode(der, n, TB_B64_STD, &b64);
 		tb_buf_reset(&b);
-		tb_buf_addf(&b, "-----BEGIN CERTIFICATE-----\n%s\n-----END CERTIFICATE-----\n", b64);
+		tb_buf_addf(
+		    &b, "-----BEGIN CERTIFICATE-----\n%s\n-----END CERTIFICATE-----\n", b64);
 		free(b64);
 		b64 = NULL;
 		is_int(tb_cert_identity(b.data, b.len, NOW, &id, why, sizeof(why)), TB_ERR_CLIENT,
@@ -502,7 +517,8 @@ test_rfc8705(void)
 	free(pem);
 }
 
-/* ---- the load balancer's headers -------------------------------------------------------------- */
+/* ---- the load balancer's headers --------------------------------------------------------------
+ */
 
 #define XLB_HASH "m97PuzECBhCm/I0kODCYy5q00uRkxM00DSGQ+Tl8DoM"
 #define XLB_HASH_URL "m97PuzECBhCm_I0kODCYy5q00uRkxM00DSGQ-Tl8DoM"
@@ -518,8 +534,9 @@ test_xlb(void)
 	    [TB_XLB_ERROR] = "",
 	    [TB_XLB_SHA256] = XLB_HASH,
 	    [TB_XLB_SPIFFE] = "spiffe://example.org/lb",
-	    [TB_XLB_URI_SANS] = "aHR0cHM6Ly91cmktMSxodHRwczovL3VyaS0y", /* https://uri-1,https://uri-2 */
-	    [TB_XLB_DNS_SANS] = "ZG5zLTEsIGRucy0y",                     /* "dns-1, dns-2" */
+	    [TB_XLB_URI_SANS] =
+	        "aHR0cHM6Ly91cmktMSxodHRwczovL3VyaS0y", /* https://uri-1,https://uri-2 */
+	    [TB_XLB_DNS_SANS] = "ZG5zLTEsIGRucy0y",     /* "dns-1, dns-2" */
 	    [TB_XLB_SERIAL] = "00:C9:77:71:DB:A8:B7:70:E1:B6:A7:3F:4C:91:80:42:72:77:B5:FD",
 	    [TB_XLB_NOT_BEFORE] = "2023-08-30T01:13:00+00:00",
 	    [TB_XLB_NOT_AFTER] = "2033-08-30T01:13:00Z",
@@ -534,58 +551,58 @@ test_xlb(void)
 	} cases[] = {
 	    {"all headers", -1, NULL, XLB_HASH, 0, NULL},
 	    {"present missing", TB_XLB_PRESENT, OMIT, XLB_HASH, TB_ERR_CLIENT,
-		"load balancer reports no client certificate"},
+	        "load balancer reports no client certificate"},
 	    {"present false", TB_XLB_PRESENT, "false", XLB_HASH, TB_ERR_CLIENT,
-		"load balancer reports no client certificate"},
+	        "load balancer reports no client certificate"},
 	    {"chain not verified", TB_XLB_CHAIN_VERIFIED, "false", XLB_HASH, TB_ERR_CLIENT,
-		"load balancer did not verify the certificate chain"},
+	        "load balancer did not verify the certificate chain"},
 	    {"chain verified missing", TB_XLB_CHAIN_VERIFIED, OMIT, XLB_HASH, TB_ERR_CLIENT,
-		"load balancer did not verify"},
+	        "load balancer did not verify"},
 	    {"chain verified 'yes'", TB_XLB_CHAIN_VERIFIED, "yes", XLB_HASH, TB_ERR_CLIENT,
-		"load balancer did not verify"},
+	        "load balancer did not verify"},
 	    {"empty client id", -1, NULL, "", TB_ERR_CLIENT, "the client id header is empty"},
 	    {"absent client id", -1, NULL, NULL, TB_ERR_CLIENT, "the client id header is empty"},
 	    {"hash not base64", TB_XLB_SHA256, "not*base64", XLB_HASH, TB_ERR_CLIENT,
-		"the certificate hash header"},
+	        "the certificate hash header"},
 	    {"hash of 20 bytes", TB_XLB_SHA256, "qZk+NkcGgWq6PiVxeFDCbJzQ2J0", XLB_HASH,
-		TB_ERR_CLIENT, "the certificate hash header"},
+	        TB_ERR_CLIENT, "the certificate hash header"},
 	    {"hash missing", TB_XLB_SHA256, OMIT, XLB_HASH, TB_ERR_CLIENT,
-		"the certificate hash header"},
+	        "the certificate hash header"},
 	    {"padded hash", TB_XLB_SHA256, XLB_HASH "=", XLB_HASH, 0, NULL},
 	    {"DNS SANs not base64", TB_XLB_DNS_SANS, "***", XLB_HASH, TB_ERR_CLIENT,
-		"the DNS SAN header is not base64"},
+	        "the DNS SAN header is not base64"},
 	    {"URI SANs not base64", TB_XLB_URI_SANS, "aHR0cHM6Ly91cmkt MQ==", XLB_HASH,
-		TB_ERR_CLIENT, "the URI SAN header is not base64"},
+	        TB_ERR_CLIENT, "the URI SAN header is not base64"},
 	    {"DNS SAN with a control character", TB_XLB_DNS_SANS, "YQli" /* "a\tb" */, XLB_HASH,
-		TB_ERR_CLIENT, "the DNS SAN header"},
+	        TB_ERR_CLIENT, "the DNS SAN header"},
 	    {"SPIFFE with a control character", TB_XLB_SPIFFE, "spiffe://a\tb", XLB_HASH,
-		TB_ERR_CLIENT, "a certificate header has a control character"},
+	        TB_ERR_CLIENT, "a certificate header has a control character"},
 	    {"empty SAN headers", TB_XLB_DNS_SANS, "", XLB_HASH, 0, NULL},
 	    {"absent SAN headers", TB_XLB_URI_SANS, OMIT, XLB_HASH, 0, NULL},
 	    {"not-before unparsable", TB_XLB_NOT_BEFORE, "yesterday", XLB_HASH, TB_ERR_CLIENT,
-		"the not-before header is not an RFC 3339 time: 'yesterday'"},
+	        "the not-before header is not an RFC 3339 time: 'yesterday'"},
 	    {"not-before month 13", TB_XLB_NOT_BEFORE, "2023-13-01T00:00:00Z", XLB_HASH,
-		TB_ERR_CLIENT, "the not-before header"},
+	        TB_ERR_CLIENT, "the not-before header"},
 	    {"not-before Feb 29 of 2023", TB_XLB_NOT_BEFORE, "2023-02-29T00:00:00Z", XLB_HASH,
-		TB_ERR_CLIENT, "the not-before header"},
+	        TB_ERR_CLIENT, "the not-before header"},
 	    {"not-before with a space", TB_XLB_NOT_BEFORE, "2023-08-30 01:13:00Z", XLB_HASH,
-		TB_ERR_CLIENT, "the not-before header"},
+	        TB_ERR_CLIENT, "the not-before header"},
 	    {"not-before without offset", TB_XLB_NOT_BEFORE, "2023-08-30T01:13:00", XLB_HASH,
-		TB_ERR_CLIENT, "the not-before header"},
+	        TB_ERR_CLIENT, "the not-before header"},
 	    {"not-after bad offset", TB_XLB_NOT_AFTER, "2033-08-30T01:13:00+0000", XLB_HASH,
-		TB_ERR_CLIENT, "the not-after header"},
+	        TB_ERR_CLIENT, "the not-after header"},
 	    {"not-after trailing text", TB_XLB_NOT_AFTER, "2033-08-30T01:13:00Zx", XLB_HASH,
-		TB_ERR_CLIENT, "the not-after header"},
+	        TB_ERR_CLIENT, "the not-after header"},
 	    {"expired", TB_XLB_NOT_AFTER, "2025-01-01T00:00:00+00:00", XLB_HASH, TB_ERR_CLIENT,
-		"certificate expired at 2025-01-01T00:00:00Z"},
+	        "certificate expired at 2025-01-01T00:00:00Z"},
 	    {"not yet valid", TB_XLB_NOT_BEFORE, "2027-01-01T00:00:00Z", XLB_HASH, TB_ERR_CLIENT,
-		"certificate not yet valid until 2027-01-01T00:00:00Z"},
+	        "certificate not yet valid until 2027-01-01T00:00:00Z"},
 	    {"not yet valid through an offset", TB_XLB_NOT_BEFORE, "2026-11-22T20:00:00-05:00",
-		XLB_HASH, TB_ERR_CLIENT, "certificate not yet valid until 2026-11-23T01:00:00Z"},
+	        XLB_HASH, TB_ERR_CLIENT, "certificate not yet valid until 2026-11-23T01:00:00Z"},
 	    {"valid through an offset", TB_XLB_NOT_BEFORE, "2026-11-23T01:00:00+02:00", XLB_HASH, 0,
-		NULL},
+	        NULL},
 	    {"fraction and lower-case z", TB_XLB_NOT_AFTER, "2033-08-30t01:13:00.123z", XLB_HASH, 0,
-		NULL},
+	        NULL},
 	    {"no dates", TB_XLB_NOT_BEFORE, "", XLB_HASH, 0, NULL},
 	};
 	const char *values[TB_XLB_HEADERS];
@@ -637,7 +654,7 @@ test_xlb(void)
 	is_int(r, 0, "xlb: sparse headers accepted");
 	if (r == 0) {
 		ok(strcmp(id->spiffe, "") == 0 && strcmp(id->uri_san, "") == 0 &&
-			strcmp(id->dns_san, "") == 0 && strcmp(id->serial, "") == 0,
+		        strcmp(id->dns_san, "") == 0 && strcmp(id->serial, "") == 0,
 		    "xlb: absent or empty attributes are \"\"");
 		ok(id->not_before == 0 && id->not_after == 0, "xlb: no dates without the headers");
 		is_str(id->client_id, "spiffe-id", "xlb: client_id from the configured header");

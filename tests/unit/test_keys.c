@@ -1,4 +1,4 @@
-/* test_keys.c: unit tests of keys.c: key loading and refusals, the JWK Set, kids, and JWS signatures. */
+/* test_keys.c: unit tests of keys.c: loading, refusals, the JWK Set, kids and JWS signatures. */
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
@@ -28,17 +28,22 @@ fixture_path(const char *name, char buf[PATH_MAX_LEN])
 	return buf;
 }
 
-/* ---- RFC 7638 thumbprints ---------------------------------------------------------------------- */
+/* ---- RFC 7638 thumbprints ----------------------------------------------------------------------
+ */
 
 static void
 test_thumbprint(void)
 {
-	/* RFC 7638 section 3.1: the example RSA key, members in the RFC's order, and its thumbprint */
+	/* RFC 7638 section 3.1: the example RSA key, members in the RFC's order, and its thumbprint
+	 */
 	static const char rfc7638[] =
 	    "{\"kty\":\"RSA\",\"n\":\"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAt"
-	    "VT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93l"
-	    "qt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn"
-	    "1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csF"
+	    "VT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-"
+	    "5JsGY4Hc5n9yBXArwl93l"
+	    "qt7_RN5w6Cf0h4QyQ5v-65YGjQR0_"
+	    "FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn"
+	    "1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-"
+	    "csF"
 	    "Cur-kEgU8awapJzKnqDKgw\",\"e\":\"AQAB\",\"alg\":\"RS256\",\"kid\":\"2011-04-29\"}";
 	static const struct {
 		const char *name, *jwk;
@@ -46,24 +51,28 @@ test_thumbprint(void)
 		const char *same; /* when set, must give the same thumbprint as this JWK */
 	} cases[] = {
 	    {"EC members in any order",
-		"{\"y\":\"4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM\",\"x\":"
-		"\"MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4\",\"use\":\"enc\",\"crv\":\"P-256\","
-		"\"kty\":\"EC\"}",
-		0,
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4\","
-		"\"y\":\"4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM\"}"},
-	    {"optional members ignored", "{\"e\":\"AQAB\",\"kty\":\"RSA\",\"n\":\"AQAB\",\"kid\":\"x\"}", 0,
-		"{\"n\":\"AQAB\",\"e\":\"AQAB\",\"kty\":\"RSA\"}"},
+	        "{\"y\":\"4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM\",\"x\":"
+	        "\"MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4\",\"use\":\"enc\",\"crv\":\"P-256\","
+	        "\"kty\":\"EC\"}",
+	        0,
+	        "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":"
+	        "\"MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4\","
+	        "\"y\":\"4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM\"}"},
+	    {"optional members ignored",
+	        "{\"e\":\"AQAB\",\"kty\":\"RSA\",\"n\":\"AQAB\",\"kid\":\"x\"}", 0,
+	        "{\"n\":\"AQAB\",\"e\":\"AQAB\",\"kty\":\"RSA\"}"},
 	    {"oct", "{\"kty\":\"oct\",\"k\":\"GawgguFyGrWKav7AX4VKUg\"}", 0, NULL},
-	    {"OKP", "{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}",
-		0, NULL},
+	    {"OKP",
+	        "{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"11qYAYKxCrfVS_"
+	        "7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}",
+	        0, NULL},
 	    {"not JSON", "{\"kty\":", TB_ERR_INVALID, NULL},
 	    {"an array", "[1,2]", TB_ERR_INVALID, NULL},
 	    {"no kty", "{\"e\":\"AQAB\",\"n\":\"AQAB\"}", TB_ERR_INVALID, NULL},
 	    {"unknown kty", "{\"kty\":\"DSA\",\"y\":\"AQAB\"}", TB_ERR_INVALID, NULL},
 	    {"RSA without n", "{\"kty\":\"RSA\",\"e\":\"AQAB\"}", TB_ERR_INVALID, NULL},
 	    {"EC with a number x", "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":1,\"y\":\"AQAB\"}",
-		TB_ERR_INVALID, NULL},
+	        TB_ERR_INVALID, NULL},
 	};
 	char *kid = NULL, *other = NULL;
 	size_t i;
@@ -82,7 +91,8 @@ test_thumbprint(void)
 			ok(kid == NULL, "thumbprint: %s: no output", cases[i].name);
 		if (cases[i].same != NULL) {
 			tb_jwk_thumbprint(cases[i].same, &other);
-			is_str(kid, other, "thumbprint: %s: same as canonical order", cases[i].name);
+			is_str(
+			    kid, other, "thumbprint: %s: same as canonical order", cases[i].name);
 		}
 		free(kid);
 		free(other);
@@ -133,8 +143,9 @@ jwk_public_key(const struct tb_json *jwk)
 		int good;
 
 		good = x != NULL && y != NULL &&
-		    tb_b64_decode(x, strlen(x), TB_B64_URL, &xb, &xn) == 0 &&
-		    tb_b64_decode(y, strlen(y), TB_B64_URL, &yb, &yn) == 0 && xn == 32 && yn == 32;
+		       tb_b64_decode(x, strlen(x), TB_B64_URL, &xb, &xn) == 0 &&
+		       tb_b64_decode(y, strlen(y), TB_B64_URL, &yb, &yn) == 0 && xn == 32 &&
+		       yn == 32;
 		if (good) {
 			point[0] = 0x04; /* uncompressed */
 			memcpy(point + 1, xb, 32);
@@ -143,8 +154,10 @@ jwk_public_key(const struct tb_json *jwk)
 		free(xb);
 		free(yb);
 		if (!good ||
-		    !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) ||
-		    !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, sizeof(point)))
+		    !OSSL_PARAM_BLD_push_utf8_string(
+		        bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) ||
+		    !OSSL_PARAM_BLD_push_octet_string(
+		        bld, OSSL_PKEY_PARAM_PUB_KEY, point, sizeof(point)))
 			goto out;
 	} else {
 		goto out;
@@ -213,7 +226,8 @@ verify(EVP_PKEY *pub, const char *alg, const char *jwt, size_t *siglen_out)
 		memcpy(sig, der, (size_t)derlen);
 		siglen = (size_t)derlen;
 	}
-	good = EVP_DigestVerifyInit_ex(md, NULL, "SHA256", NULL, NULL, pub, NULL) == 1 &&
+	good =
+	    EVP_DigestVerifyInit_ex(md, NULL, "SHA256", NULL, NULL, pub, NULL) == 1 &&
 	    EVP_DigestVerify(md, sig, siglen, (const unsigned char *)jwt, (size_t)(dot - jwt)) == 1;
 out:
 	ECDSA_SIG_free(es);
@@ -238,7 +252,7 @@ jws_part(const char *jwt, int n)
 		return NULL;
 	end = strchr(start, '.');
 	if (tb_b64_decode(start, end != NULL ? (size_t)(end - start) : strlen(start), TB_B64_URL,
-		&out, &len) != 0)
+	        &out, &len) != 0)
 		return NULL;
 	return (char *)out;
 }
@@ -292,19 +306,23 @@ test_load_and_sign(void)
 
 			jwk = tb_json_at(keys, i);
 			is_str(tb_keyset_alg(ks, i), alg, "%s: key %zu alg", name, i);
-			is_str(tb_json_get_str(jwk, "kty"), ec ? "EC" : "RSA", "%s: key %zu kty", name, i);
+			is_str(tb_json_get_str(jwk, "kty"), ec ? "EC" : "RSA", "%s: key %zu kty",
+			    name, i);
 			is_str(tb_json_get_str(jwk, "use"), "sig", "%s: key %zu use", name, i);
 			is_str(tb_json_get_str(jwk, "alg"), alg, "%s: key %zu alg member", name, i);
-			is_str(tb_json_get_str(jwk, "kid"), tb_keyset_kid(ks, i), "%s: key %zu kid", name,
-			    i);
+			is_str(tb_json_get_str(jwk, "kid"), tb_keyset_kid(ks, i), "%s: key %zu kid",
+			    name, i);
 			if (ec) {
-				is_str(tb_json_get_str(jwk, "crv"), "P-256", "%s: key %zu crv", name, i);
-				ok(tb_json_get_str(jwk, "x") != NULL && strlen(tb_json_get_str(jwk, "x")) == 43 &&
-					tb_json_get_str(jwk, "y") != NULL &&
-					strlen(tb_json_get_str(jwk, "y")) == 43,
+				is_str(tb_json_get_str(jwk, "crv"), "P-256", "%s: key %zu crv",
+				    name, i);
+				ok(tb_json_get_str(jwk, "x") != NULL &&
+				        strlen(tb_json_get_str(jwk, "x")) == 43 &&
+				        tb_json_get_str(jwk, "y") != NULL &&
+				        strlen(tb_json_get_str(jwk, "y")) == 43,
 				    "%s: key %zu x and y are 32 bytes", name, i);
 			} else {
-				ok(tb_json_get_str(jwk, "n") != NULL && tb_json_get_str(jwk, "e") != NULL,
+				ok(tb_json_get_str(jwk, "n") != NULL &&
+				        tb_json_get_str(jwk, "e") != NULL,
 				    "%s: key %zu n and e", name, i);
 				ok(tb_json_get_str(jwk, "n")[0] != 'A',
 				    "%s: key %zu n has no leading zero byte", name, i);
@@ -314,8 +332,8 @@ test_load_and_sign(void)
 			text = kid = NULL;
 			tb_json_render(jwk, &text);
 			is_int(tb_jwk_thumbprint(text, &kid), 0, "%s: key %zu thumbprint", name, i);
-			is_str(kid, tb_keyset_kid(ks, i), "%s: key %zu kid is its RFC 7638 thumbprint",
-			    name, i);
+			is_str(kid, tb_keyset_kid(ks, i),
+			    "%s: key %zu kid is its RFC 7638 thumbprint", name, i);
 			free(kid);
 			free(text);
 			/* the published key is the file's key */
@@ -332,14 +350,16 @@ test_load_and_sign(void)
 		is_int(tb_keyset_sign(ks, CLAIMS, &jwt), 0, "%s: signed", name);
 		if (jwt != NULL) {
 			part = jws_part(jwt, 0);
-			snprintf(want, sizeof(want), "{\"alg\":\"%s\",\"kid\":\"%s\",\"typ\":\"JWT\"}",
-			    cases[c].algs[0], tb_keyset_kid(ks, 0));
+			snprintf(want, sizeof(want),
+			    "{\"alg\":\"%s\",\"kid\":\"%s\",\"typ\":\"JWT\"}", cases[c].algs[0],
+			    tb_keyset_kid(ks, 0));
 			is_str(part, want, "%s: JOSE header", name);
 			free(part);
 			part = jws_part(jwt, 1);
 			is_str(part, CLAIMS, "%s: payload is the claims", name);
 			free(part);
-			ok(strchr(jwt, '=') == NULL && strchr(jwt, '+') == NULL && strchr(jwt, '/') == NULL,
+			ok(strchr(jwt, '=') == NULL && strchr(jwt, '+') == NULL &&
+			        strchr(jwt, '/') == NULL,
 			    "%s: compact form is unpadded base64url", name);
 			pub = jwk_public_key(tb_json_at(keys, 0));
 			siglen = 0;
@@ -372,7 +392,8 @@ test_refused(void)
 	} cases[] = {
 	    {{"rsa1024.pem"}, 1, TB_ERR_CONFIG, "RSA key of 1024 bits; need 2048 or more"},
 	    {{"p384.pem"}, 1, TB_ERR_CONFIG, "EC key on secp384r1; only P-256"},
-	    {{"ed25519.pem"}, 1, TB_ERR_CONFIG, "ED25519 key; only RSA (2048 bits or more) and EC P-256"},
+	    {{"ed25519.pem"}, 1, TB_ERR_CONFIG,
+	        "ED25519 key; only RSA (2048 bits or more) and EC P-256"},
 	    {{"rsa2048-encrypted.pem"}, 1, TB_ERR_CONFIG, "encrypted keys are not supported"},
 	    {{"not-a-key.pem"}, 1, TB_ERR_CONFIG, "not a PEM private key"},
 	    {{"make-fixtures.sh"}, 1, TB_ERR_CONFIG, "not a PEM private key"},
@@ -419,14 +440,15 @@ test_edges(void)
 	tb_keyset_free(NULL);
 	ok(1, "tb_keyset_free(NULL) is a no-op");
 	ok(tb_keyset_count(NULL) == 0 && tb_keyset_jwks(NULL) == NULL &&
-		tb_keyset_alg(NULL, 0) == NULL && tb_keyset_kid(NULL, 0) == NULL,
+	        tb_keyset_alg(NULL, 0) == NULL && tb_keyset_kid(NULL, 0) == NULL,
 	    "accessors take NULL");
 	is_int(tb_keyset_sign(NULL, CLAIMS, &jwt), TB_ERR_INVALID, "sign without keys refused");
 	if (tb_keyset_load(files, 1, &ks, why, sizeof(why)) != 0) {
 		ok(0, "p256 loads");
 		return;
 	}
-	ok(tb_keyset_alg(ks, 1) == NULL && tb_keyset_kid(ks, 1) == NULL, "index past the end: NULL");
+	ok(tb_keyset_alg(ks, 1) == NULL && tb_keyset_kid(ks, 1) == NULL,
+	    "index past the end: NULL");
 	is_int(tb_keyset_sign(ks, NULL, &jwt), TB_ERR_INVALID, "sign NULL claims refused");
 	ok(jwt == NULL, "no JWT on failure");
 	if ((big = malloc(64 * 1024 + 2)) != NULL) {
