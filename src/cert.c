@@ -7,13 +7,13 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "b64.h"
-#include "buf.h"
 #include "crypto.h"
 #include "err.h"
 
@@ -102,7 +102,7 @@ dupn(const void *p, size_t n)
 }
 
 /*
- * Percent-decodes (nginx $ssl_client_escaped_cert) in place of a copy: %XX only, '+' stays a
+ * Percent-decodes (nginx $ssl_client_escaped_cert) into out: %XX only, '+' stays a
  * base64 character. A PEM never holds '%', so decoding every value is harmless.
  */
 static int
@@ -407,10 +407,11 @@ tb_cert_identity(
 	if ((r = tb_cert_pem_to_der(value, len, &der, &dlen)) != 0) {
 		if (r == TB_ERR_ALLOC)
 			goto out;
-		reason(why, whylen,
-		    r == TB_ERR_LIMIT ? "certificate longer than %d bytes"
-		                      : "certificate is not one PEM CERTIFICATE block (%d bytes)",
-		    r == TB_ERR_LIMIT ? TB_CERT_PEM_MAX : (int)len);
+		if (r == TB_ERR_LIMIT)
+			reason(why, whylen, "certificate longer than %d bytes", TB_CERT_PEM_MAX);
+		else
+			reason(why, whylen,
+			    "certificate is not one PEM CERTIFICATE block (%zu bytes)", len);
 		r = TB_ERR_CLIENT;
 		goto out;
 	}
@@ -434,6 +435,7 @@ tb_cert_identity(
 	if ((r = check_validity(1, id->not_before, 1, id->not_after, now, why, whylen)) != 0)
 		goto out;
 	r = TB_ERR_CLIENT;
+	/* the web server's chain verification refuses these too (X509_V_ERR_INVALID_EXTENSION) */
 	flags = X509_get_extension_flags(x);
 	if (flags & EXFLAG_INVALID) {
 		reason(why, whylen, "certificate has invalid or repeated extensions");
@@ -639,15 +641,18 @@ tb_cert_identity_xlb(const char *const values[TB_XLB_HEADERS], const char *clien
 	if ((r = header_copy(v, &id->sha256)) != 0 ||
 	    (r = tb_b64_encode(hash, hlen, TB_B64_URL | TB_B64_NOPAD, &id->x5t_s256)) != 0)
 		goto out;
-	r = TB_ERR_CLIENT;
-	if (header_copy(values[TB_XLB_SERIAL], &id->serial) != 0 ||
-	    header_copy(values[TB_XLB_SPIFFE], &id->spiffe) != 0 ||
-	    header_copy(client_id, &id->client_id) != 0) {
+	if ((r = header_copy(values[TB_XLB_SERIAL], &id->serial)) != 0 ||
+	    (r = header_copy(values[TB_XLB_SPIFFE], &id->spiffe)) != 0 ||
+	    (r = header_copy(client_id, &id->client_id)) != 0) {
+		if (r == TB_ERR_ALLOC)
+			goto out;
 		reason(why, whylen, "a certificate header has a control character");
+		r = TB_ERR_CLIENT;
 		goto out;
 	}
+	/* the load balancer writes upper-case hex; certificates give lower case */
 	for (i = 0; id->serial[i] != '\0'; i++)
-		if (id->serial[i] >= 'A' && id->serial[i] <= 'F')
+		if (id->serial[i] >= 'A' && id->serial[i] <= 'Z')
 			id->serial[i] = (char)(id->serial[i] - 'A' + 'a');
 	for (i = 0; i < sizeof(san_headers) / sizeof(san_headers[0]); i++) {
 		slot = san_headers[i].h == TB_XLB_DNS_SANS ? &id->dns_san : &id->uri_san;
@@ -675,9 +680,8 @@ tb_cert_identity_xlb(const char *const values[TB_XLB_HEADERS], const char *clien
 		reason(why, whylen, "the not-after header is not an RFC 3339 time: '%s'", text);
 		goto out;
 	}
-	if ((r = check_validity(has_nb, id->not_before, has_na, id->not_after, now, why, whylen)) !=
-	        0 ||
-	    (r = fill_empty(id)) != 0)
+	r = check_validity(has_nb, id->not_before, has_na, id->not_after, now, why, whylen);
+	if (r != 0 || (r = fill_empty(id)) != 0)
 		goto out;
 	*out = id;
 	id = NULL; /* transferred */

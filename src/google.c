@@ -22,6 +22,7 @@
 #define HOST_MAX 255
 #define URL_MAX 2048
 #define BODY_MAX (TB_UPSTREAM_MAX * 2) /* a request we send: an ID token or claims, plus fields */
+#define ERROR_TEXT_MAX 400             /* a plain-text error body short enough to quote */
 
 #define STS_GRANT "urn:ietf:params:oauth:grant-type:token-exchange"
 #define STS_ACCESS_TOKEN "urn:ietf:params:oauth:token-type:access_token"
@@ -101,6 +102,18 @@ is_printable(const char *s)
 {
 	for (; *s != '\0'; s++) {
 		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			return 0;
+	}
+	return 1;
+}
+
+/* Text that may go into a detail as it is: printable ASCII and line breaks. */
+static int
+is_printable_text(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (((unsigned char)*s < 0x20 && *s != '\r' && *s != '\n' && *s != '\t') ||
+		    (unsigned char)*s > 0x7e)
 			return 0;
 	}
 	return 1;
@@ -486,10 +499,16 @@ envelope_detail(struct tb_google *g, long status, char *detail)
 		st = tb_json_get_str(e, "status");
 		msg = tb_json_get_str(e, "message");
 	}
-	if (msg != NULL)
+	if (msg != NULL) {
 		set_detail(detail, "%s: %s", st != NULL ? st : "ERROR", msg);
-	else
+	} else if (j == NULL && g->reply.len > 0 && g->reply.len <= ERROR_TEXT_MAX &&
+	    is_printable_text(g->reply.data)) {
+		/* the metadata server answers errors in plain text: keep its first line */
+		set_detail(detail, "HTTP status %ld: %.*s", status,
+		    (int)strcspn(g->reply.data, "\r\n"), g->reply.data);
+	} else {
 		set_detail(detail, "HTTP status %ld", status);
+	}
 	tb_json_free(j);
 }
 

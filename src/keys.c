@@ -407,6 +407,11 @@ tb_keyset_load(const char *const *files, size_t n, struct tb_keyset **out, char 
 		goto out;
 	for (i = 0; i < n; i++) {
 		k = &ks->keys[i];
+		if (files[i] == NULL || files[i][0] == '\0') {
+			reason(why, whylen, "SIGNING_KEYS: an empty file name");
+			r = TB_ERR_CONFIG;
+			goto out;
+		}
 		if ((r = read_key(files[i], &k->pkey, why, whylen)) != 0)
 			goto out;
 		ks->n = i + 1; /* from here tb_keyset_free frees the key */

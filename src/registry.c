@@ -418,16 +418,29 @@ read_file(const char *file, char **out, size_t *len, char *why, size_t whylen)
 int
 tb_registry_load(const char *file, struct tb_registry **out, char *why, size_t whylen)
 {
-	struct tb_registry *reg = NULL;
-	struct tb_json *doc = NULL, *clients;
-	struct load l = {why, whylen, 0, NULL};
 	char *text = NULL;
-	size_t len = 0, i, k;
+	size_t len = 0;
 	int r;
 
 	*out = NULL;
 	if ((r = read_file(file, &text, &len, why, whylen)) != 0)
 		return r;
+	r = tb_registry_parse(text, len, file, out, why, whylen);
+	free(text);
+	return r;
+}
+
+int
+tb_registry_parse(const char *text, size_t len, const char *file, struct tb_registry **out,
+    char *why, size_t whylen)
+{
+	struct tb_registry *reg = NULL;
+	struct tb_json *doc = NULL, *clients;
+	struct load l = {why, whylen, 0, NULL};
+	size_t i, k;
+	int r;
+
+	*out = NULL;
 	if (tb_json_parse(text, len, &doc) != 0 || !tb_json_is_object(doc)) {
 		snprintf(why, whylen, "CLIENT_REGISTRY: %s: not a JSON object", file);
 		r = TB_ERR_CONFIG;
@@ -485,7 +498,6 @@ tb_registry_load(const char *file, struct tb_registry **out, char *why, size_t w
 out:
 	tb_registry_free(reg);
 	tb_json_free(doc);
-	free(text);
 	return r;
 }
 

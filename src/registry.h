@@ -20,6 +20,9 @@ struct tb_client; /* one entry, borrowed from its registry */
  * sha1 case and colons, subject as a parsed name); why names the entry.
  */
 int tb_registry_load(const char *file, struct tb_registry **out, char *why, size_t whylen);
+/* The same from the file's text (file only names it in messages). */
+int tb_registry_parse(const char *text, size_t len, const char *file, struct tb_registry **out,
+    char *why, size_t whylen);
 void tb_registry_free(struct tb_registry *reg);
 
 /* The entry whose match the identity satisfies, or NULL (an unregistered client). */

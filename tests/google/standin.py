@@ -242,6 +242,7 @@ class State:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: a client that reuses its connection shows it
+    disable_nagle_algorithm = True  # headers and body go out in two writes
     server_version = "ESF"
     sys_version = ""
 

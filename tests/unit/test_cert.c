@@ -1,4 +1,5 @@
 /* test_cert.c: unit tests of cert.c: PEM forms, attributes, refusals, load-balancer headers. */
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -400,6 +401,7 @@ test_identity_refused(void)
 		is_int(tb_cert_identity(pem, len, cases[i].now, &id, why, sizeof(why)),
 		    TB_ERR_CLIENT, "%s at %lld: refused", cases[i].file, (long long)cases[i].now);
 		ok(id == NULL, "%s: no identity", cases[i].file);
+		ok(ERR_peek_error() == 0, "%s: OpenSSL error queue left clear", cases[i].file);
 		ok(strncmp(why, cases[i].why, strlen(cases[i].why)) == 0, "%s: reason '%s'",
 		    cases[i].file, why);
 		free(pem);

@@ -419,6 +419,13 @@ test_refused(void)
 		ok(strncmp(why, want, strlen(want)) == 0, "refused: reason '%s'", why);
 	}
 
+	/* an empty name in the list */
+	files[0] = fixture_path("p256.pem", paths[0]);
+	files[1] = "";
+	is_int(
+	    tb_keyset_load(files, 2, &ks, why, sizeof(why)), TB_ERR_CONFIG, "empty name refused");
+	is_str(why, "SIGNING_KEYS: an empty file name", "empty name: reason");
+
 	/* too few and too many files */
 	is_int(tb_keyset_load(files, 0, &ks, why, sizeof(why)), TB_ERR_CONFIG, "no files refused");
 	is_str(why, "SIGNING_KEYS: no key files", "no files: reason");

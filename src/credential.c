@@ -1,0 +1,517 @@
+/* credential.c: token-broker-credential, the executable that Google's client libraries run. */
+/*
+ * It fetches an ID token from the broker with the machine's client certificate and prints the
+ * broker's executable-sourced credential response (AIP-4117) on standard output. The libraries
+ * read standard output and standard error together and parse the lot as JSON, so this program
+ * writes nothing to standard error, ever: every failure is a {"success":false,...} response.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "err.h"
+#include "json.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "unknown"
+#endif
+
+#define PROGRAM "token-broker-credential"
+#define RESPONSE_MAX (64 * 1024) /* bytes accepted from the broker or the output file */
+#define BUDGET_DEFAULT 25        /* seconds: under google-auth-library's 30 s executable timeout */
+#define BUDGET_MAX 120           /* the most timeout_millis the libraries accept */
+#define BACKOFF_FIRST_MS 500     /* the first wait before a retry; each next one doubles */
+#define BACKOFF_MAX_MS 8000
+#define CACHE_MARGIN 60          /* a cached response must stay valid this many more seconds */
+#define FORM "grant_type=client_credentials&format=external_credential"
+
+#define TT_ID_TOKEN "urn:ietf:params:oauth:token-type:id_token"
+#define TT_JWT "urn:ietf:params:oauth:token-type:jwt"
+#define TT_SAML2 "urn:ietf:params:oauth:token-type:saml2"
+
+/* failure codes of our own (the broker's come through as it sends them) */
+#define CODE_CONFIG "invalid_configuration"
+#define CODE_UNAVAILABLE "temporarily_unavailable"
+#define CODE_RESPONSE "invalid_response"
+
+struct options {
+	const char *url, *cert, *key, *cacert;
+	long budget; /* seconds for everything, retries included */
+};
+
+/* What one exchange with the broker gave. */
+struct attempt {
+	CURLcode cc;
+	long status;
+	long retry_after; /* seconds, 0 when the broker did not say */
+	struct tb_buf body;
+	char err[CURL_ERROR_SIZE];
+};
+
+static void
+usage(void)
+{
+	printf("Usage: %s --url URL --cert FILE --key FILE [--cacert FILE] [--timeout SECONDS]\n"
+	       "\n"
+	       "Fetches an ID token from token-broker with a client certificate and prints it in the\n"
+	       "executable-sourced credential form that Google's client libraries read.\n"
+	       "\n"
+	       "  --url URL          the broker's token endpoint (https://...)      TOKEN_BROKER_URL\n"
+	       "  --cert FILE        the client certificate (PEM)                   TOKEN_BROKER_CERT\n"
+	       "  --key FILE         its private key (PEM; default: in --cert)      TOKEN_BROKER_KEY\n"
+	       "  --cacert FILE      CA certificates for the broker (PEM)           TOKEN_BROKER_CACERT\n"
+	       "  --timeout SECONDS  total time for all attempts (default %d, at most %d)\n"
+	       "  --help, --version\n"
+	       "\n"
+	       "With GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE set, a response there that stays valid for\n"
+	       "more than %d seconds is printed without asking the broker, and a new one is saved\n"
+	       "there. Exit status 0 on success, 1 with a {\"success\":false,...} response otherwise.\n",
+	    PROGRAM, BUDGET_DEFAULT, BUDGET_MAX, CACHE_MARGIN);
+}
+
+/* Prints {"success":false,"version":1,"code","message"} and gives the exit status. */
+static int
+fail(const char *code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int
+fail(const char *code, const char *fmt, ...)
+{
+	struct tb_json *o = tb_json_object();
+	char msg[512], *text = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (o != NULL && tb_json_set_bool(o, "success", 0) == 0 &&
+	    tb_json_set_int(o, "version", 1) == 0 && tb_json_set_str(o, "code", code) == 0 &&
+	    tb_json_set_str(o, "message", msg) == 0 && tb_json_render(o, &text) == 0)
+		printf("%s\n", text);
+	else /* out of memory: still a response the library can read */
+		printf("{\"success\":false,\"version\":1,\"code\":\"%s\",\"message\":\"out of memory\"}\n",
+		    code);
+	fflush(stdout);
+	free(text);
+	tb_json_free(o);
+	return 1;
+}
+
+static long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/*
+ * Checks an executable-sourced credential response as google-auth-library does (version 1, a
+ * boolean success; on success a known token_type, a token, and an integer expiration_time later
+ * than now + margin). *success says which kind it is. 0, or TB_ERR_INVALID with why.
+ */
+static int
+check_response(const char *text, size_t len, time_t now, long margin, int *success,
+    const char **why)
+{
+	struct tb_json *j = NULL;
+	const char *tt, *tok;
+	int64_t version, exp;
+	int s, r = TB_ERR_INVALID;
+
+	*success = 0;
+	if (tb_json_parse(text, len, &j) != 0 || !tb_json_is_object(j)) {
+		*why = "not a JSON object";
+		goto out;
+	}
+	if (tb_json_get_int(j, "version", &version) != 0 || version != 1) {
+		*why = "version is not 1";
+		goto out;
+	}
+	if ((s = tb_json_get_bool(j, "success")) < 0) {
+		*why = "success is not a boolean";
+		goto out;
+	}
+	if (!s) {
+		const char *code = tb_json_get_str(j, "code"), *msg = tb_json_get_str(j, "message");
+
+		if (code == NULL || *code == '\0' || msg == NULL || *msg == '\0') {
+			*why = "a failure without code and message";
+			goto out;
+		}
+		r = 0;
+		goto out;
+	}
+	tt = tb_json_get_str(j, "token_type");
+	if (tt == NULL || (strcmp(tt, TT_ID_TOKEN) != 0 && strcmp(tt, TT_JWT) != 0 &&
+			      strcmp(tt, TT_SAML2) != 0)) {
+		*why = "token_type is not an id_token, jwt or saml2 URN";
+		goto out;
+	}
+	tok = tb_json_get_str(j, strcmp(tt, TT_SAML2) == 0 ? "saml_response" : "id_token");
+	if (tok == NULL || *tok == '\0') {
+		*why = "the token is missing";
+		goto out;
+	}
+	if (tb_json_get_int(j, "expiration_time", &exp) != 0) {
+		*why = "expiration_time is not an integer";
+		goto out;
+	}
+	if (exp <= (int64_t)now + margin) {
+		*why = "expired";
+		goto out;
+	}
+	*success = 1;
+	r = 0;
+out:
+	tb_json_free(j);
+	return r;
+}
+
+/* Reads a small regular file into b; TB_ERR_IO when it is missing or not one. */
+static int
+read_file(const char *path, struct tb_buf *b)
+{
+	char chunk[4096];
+	struct stat st;
+	ssize_t n;
+	int fd, r = TB_ERR_IO;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0)
+		return TB_ERR_IO;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > RESPONSE_MAX)
+		goto out;
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0) {
+		if ((r = tb_buf_add(b, chunk, (size_t)n)) != 0)
+			goto out;
+	}
+	r = n == 0 ? 0 : TB_ERR_IO;
+out:
+	close(fd);
+	return r;
+}
+
+/* Replaces path with text atomically (a temporary file in the same directory, then rename). */
+static int
+write_atomically(const char *path, const char *text, size_t len)
+{
+	struct tb_buf tmp;
+	size_t done = 0;
+	ssize_t n;
+	int fd = -1, created = 0, r = TB_ERR_IO;
+
+	tb_buf_init(&tmp, 4096 + strlen(path));
+	if (tb_buf_addf(&tmp, "%s.XXXXXX", path) != 0)
+		goto out;
+	if ((fd = mkstemp(tmp.data)) < 0) /* mode 0600 */
+		goto out;
+	created = 1;
+	if (fchmod(fd, S_IRUSR | S_IWUSR) != 0)
+		goto out;
+	while (done < len) {
+		if ((n = write(fd, text + done, len - done)) < 0) {
+			if (errno == EINTR)
+				continue;
+			goto out;
+		}
+		done += (size_t)n;
+	}
+	if (fsync(fd) != 0 || close(fd) != 0) {
+		fd = -1;
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp.data, path) != 0)
+		goto out;
+	r = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (r != 0 && created)
+		unlink(tmp.data);
+	tb_buf_free(&tmp);
+	return r;
+}
+
+static size_t
+on_write(char *p, size_t size, size_t n, void *arg)
+{
+	struct tb_buf *b = arg;
+
+	return tb_buf_add(b, p, size * n) == 0 ? size * n : 0;
+}
+
+/* One POST to the broker with the client certificate, within timeout_ms. */
+static void
+post(CURL *curl, const struct options *o, long timeout_ms, struct attempt *a)
+{
+	struct curl_slist *h = NULL, *h2;
+	curl_off_t ra = 0;
+
+	tb_buf_free(&a->body);
+	a->status = 0;
+	a->retry_after = 0;
+	a->err[0] = '\0';
+	curl_easy_reset(curl);
+	if ((h2 = curl_slist_append(h, "Accept: application/json")) == NULL) {
+		a->cc = CURLE_OUT_OF_MEMORY;
+		return;
+	}
+	h = h2;
+	curl_easy_setopt(curl, CURLOPT_URL, o->url);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https");
+#else
+	curl_easy_setopt(curl, CURLOPT_PROTOCOLS, CURLPROTO_HTTPS);
+#endif
+	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(curl, CURLOPT_SSLCERT, o->cert);
+	curl_easy_setopt(curl, CURLOPT_SSLKEY, o->key);
+	if (o->cacert != NULL)
+		curl_easy_setopt(curl, CURLOPT_CAINFO, o->cacert);
+	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, FORM);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(curl, CURLOPT_USERAGENT, PROGRAM "/" PACKAGE_VERSION);
+	curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)RESPONSE_MAX);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_write);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &a->body);
+	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, a->err);
+	a->cc = curl_easy_perform(curl);
+	if (a->cc == CURLE_OK) {
+		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &a->status);
+#if LIBCURL_VERSION_NUM >= 0x074200
+		if (curl_easy_getinfo(curl, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
+			a->retry_after = (long)ra;
+#endif
+	}
+	curl_slist_free_all(h);
+}
+
+/* Whether trying again may help: the broker busy, or the network in the way. */
+static int
+retryable(const struct attempt *a)
+{
+	switch (a->cc) {
+	case CURLE_OK:
+		return a->status == 502 || a->status == 503 || a->status == 504 || a->status == 429;
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_GOT_NOTHING:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_PARTIAL_FILE:
+		/* a TLS alert is the server's refusal (say, of the certificate), not bad luck */
+		return strstr(a->err, "alert") == NULL;
+	default:
+		return 0;
+	}
+}
+
+static int
+parse_seconds(const char *s, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < 1 || v > BUDGET_MAX)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* The answer for a broker reply that is not a success: the broker's failure, or ours. */
+static int
+fail_from_reply(const struct attempt *a, time_t now)
+{
+	struct tb_json *j = NULL;
+	const char *why = NULL, *err, *desc;
+	int success, r;
+
+	if (a->body.len > 0 && check_response(a->body.data, a->body.len, now, 0, &success, &why) == 0 &&
+	    !success) {
+		/* the broker's own failure response: pass it on as it is */
+		printf("%s%s", a->body.data, a->body.data[a->body.len - 1] == '\n' ? "" : "\n");
+		fflush(stdout);
+		return 1;
+	}
+	if (a->body.len > 0 && tb_json_parse(a->body.data, a->body.len, &j) == 0 &&
+	    (err = tb_json_get_str(j, "error")) != NULL && *err != '\0') {
+		/* the standard OAuth error form */
+		desc = tb_json_get_str(j, "error_description");
+		r = fail(err, "%s", desc != NULL && *desc != '\0' ? desc : err);
+		tb_json_free(j);
+		return r;
+	}
+	tb_json_free(j);
+	if (a->status >= 200 && a->status <= 299)
+		return fail(CODE_RESPONSE, "the broker's response is not a valid credential: %s",
+		    why != NULL ? why : "not JSON");
+	if (a->status == 502 || a->status == 503 || a->status == 504 || a->status == 429)
+		return fail(CODE_UNAVAILABLE, "the broker answered HTTP %ld", a->status);
+	return fail(CODE_RESPONSE, "the broker answered HTTP %ld without a JSON error", a->status);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct options o = { NULL, NULL, NULL, NULL, BUDGET_DEFAULT };
+	struct attempt a;
+	struct tb_buf cached;
+	const char *out_file, *why = NULL;
+	CURL *curl = NULL;
+	long deadline, delay = BACKOFF_FIRST_MS, remaining, wait;
+	int success, r, tries = 0;
+
+	/* nothing may ever reach standard error: the libraries would fail to parse our JSON */
+	if (freopen("/dev/null", "w", stderr) == NULL)
+		close(2);
+
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i], *val = NULL, *eq;
+		size_t nlen;
+
+		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+			usage();
+			return 0;
+		}
+		if (strcmp(arg, "--version") == 0) {
+			printf("%s %s\n", PROGRAM, PACKAGE_VERSION);
+			return 0;
+		}
+		if (strncmp(arg, "--", 2) != 0)
+			return fail(CODE_CONFIG, "unexpected argument %s (see --help)", arg);
+		/* --name value, or --name=value */
+		nlen = (eq = strchr(arg, '=')) != NULL ? (size_t)(eq - arg) : strlen(arg);
+		if (eq != NULL)
+			val = eq + 1;
+		else if (i + 1 < argc)
+			val = argv[++i];
+		else
+			return fail(CODE_CONFIG, "%s needs a value (see --help)", arg);
+#define IS(name) (nlen == strlen(name) && strncmp(arg, name, nlen) == 0)
+		if (IS("--url"))
+			o.url = val;
+		else if (IS("--cert"))
+			o.cert = val;
+		else if (IS("--key"))
+			o.key = val;
+		else if (IS("--cacert"))
+			o.cacert = val;
+		else if (IS("--timeout")) {
+			if (parse_seconds(val, &o.budget) != 0)
+				return fail(CODE_CONFIG, "--timeout must be whole seconds from 1 to %d",
+				    BUDGET_MAX);
+		} else
+			return fail(CODE_CONFIG, "unknown option %.*s (see --help)", (int)nlen, arg);
+#undef IS
+	}
+	if (o.url == NULL)
+		o.url = getenv("TOKEN_BROKER_URL");
+	if (o.cert == NULL)
+		o.cert = getenv("TOKEN_BROKER_CERT");
+	if (o.key == NULL)
+		o.key = getenv("TOKEN_BROKER_KEY");
+	if (o.cacert == NULL)
+		o.cacert = getenv("TOKEN_BROKER_CACERT");
+	if (o.cacert != NULL && *o.cacert == '\0')
+		o.cacert = NULL;
+	if (o.key == NULL || *o.key == '\0')
+		o.key = o.cert; /* the key may sit in the certificate's file */
+	if (o.url == NULL || strncasecmp(o.url, "https://", 8) != 0 || strlen(o.url) <= 8)
+		return fail(CODE_CONFIG, "the broker URL (--url or TOKEN_BROKER_URL) must be https://");
+	if (o.cert == NULL || *o.cert == '\0')
+		return fail(CODE_CONFIG, "no client certificate (--cert or TOKEN_BROKER_CERT)");
+	if (access(o.cert, R_OK) != 0)
+		return fail(CODE_CONFIG, "cannot read the client certificate %s: %s", o.cert,
+		    strerror(errno));
+	if (access(o.key, R_OK) != 0)
+		return fail(CODE_CONFIG, "cannot read the private key %s: %s", o.key, strerror(errno));
+	if (o.cacert != NULL && access(o.cacert, R_OK) != 0)
+		return fail(CODE_CONFIG, "cannot read the CA certificates %s: %s", o.cacert,
+		    strerror(errno));
+
+	/* a response saved earlier that is still good for a while answers without the broker */
+	out_file = getenv("GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE");
+	if (out_file != NULL && *out_file == '\0')
+		out_file = NULL;
+	if (out_file != NULL) {
+		tb_buf_init(&cached, RESPONSE_MAX);
+		if (read_file(out_file, &cached) == 0 && cached.len > 0 &&
+		    check_response(cached.data, cached.len, time(NULL), CACHE_MARGIN, &success,
+			&why) == 0 &&
+		    success) {
+			printf("%s%s", cached.data, cached.data[cached.len - 1] == '\n' ? "" : "\n");
+			fflush(stdout);
+			tb_buf_free(&cached);
+			return 0;
+		}
+		tb_buf_free(&cached);
+	}
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || (curl = curl_easy_init()) == NULL)
+		return fail(CODE_UNAVAILABLE, "libcurl could not start");
+	memset(&a, 0, sizeof(a));
+	tb_buf_init(&a.body, RESPONSE_MAX);
+	deadline = mono_ms() + o.budget * 1000;
+	for (;;) {
+		tries++;
+		remaining = deadline - mono_ms();
+		post(curl, &o, remaining > 1 ? remaining : 1, &a);
+		if (!retryable(&a))
+			break;
+		/* back off, longer when the broker asks for it and there is time for that */
+		wait = delay;
+		if (a.retry_after > 0 && a.retry_after * 1000 > wait &&
+		    mono_ms() + a.retry_after * 1000 < deadline - 1000)
+			wait = a.retry_after * 1000;
+		if (mono_ms() + wait >= deadline - 100)
+			break;
+		sleep_ms(wait);
+		delay = delay * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay * 2;
+	}
+
+	if (a.cc == CURLE_FILESIZE_EXCEEDED || a.cc == CURLE_WRITE_ERROR) {
+		r = fail(CODE_RESPONSE, "the broker's response is larger than %d bytes", RESPONSE_MAX);
+	} else if (a.cc != CURLE_OK) {
+		r = fail(CODE_UNAVAILABLE, "could not reach the broker at %s (%d attempt%s): %s", o.url,
+		    tries, tries == 1 ? "" : "s", a.err[0] != '\0' ? a.err : curl_easy_strerror(a.cc));
+	} else if (a.status == 200 && a.body.len > 0 &&
+	    check_response(a.body.data, a.body.len, time(NULL), 0, &success, &why) == 0 && success) {
+		if (out_file != NULL)
+			write_atomically(out_file, a.body.data, a.body.len); /* best effort */
+		printf("%s%s", a.body.data, a.body.data[a.body.len - 1] == '\n' ? "" : "\n");
+		fflush(stdout);
+		r = 0;
+	} else {
+		r = fail_from_reply(&a, time(NULL));
+	}
+	tb_buf_free(&a.body);
+	curl_easy_cleanup(curl);
+	curl_global_cleanup();
+	return r;
+}
