@@ -31,7 +31,8 @@
 #define BUDGET_MAX 120           /* the most timeout_millis the libraries accept */
 #define BACKOFF_FIRST_MS 500     /* the first wait before a retry; each next one doubles */
 #define BACKOFF_MAX_MS 8000
-#define CACHE_MARGIN 60          /* a cached response must stay valid this many more seconds */
+#define RESET_RETRIES 2 /* retries after connections that broke once made */
+#define CACHE_MARGIN 60 /* a cached response must stay valid this many more seconds */
 #define FORM "grant_type=client_credentials&format=external_credential"
 
 #define TT_ID_TOKEN "urn:ietf:params:oauth:token-type:id_token"
@@ -60,27 +61,30 @@ struct attempt {
 static void
 usage(void)
 {
-	printf("Usage: %s --url URL --cert FILE --key FILE [--cacert FILE] [--timeout SECONDS]\n"
-	       "\n"
-	       "Fetches an ID token from token-broker with a client certificate and prints it in the\n"
-	       "executable-sourced credential form that Google's client libraries read.\n"
-	       "\n"
-	       "  --url URL          the broker's token endpoint (https://...)      TOKEN_BROKER_URL\n"
-	       "  --cert FILE        the client certificate (PEM)                   TOKEN_BROKER_CERT\n"
-	       "  --key FILE         its private key (PEM; default: in --cert)      TOKEN_BROKER_KEY\n"
-	       "  --cacert FILE      CA certificates for the broker (PEM)           TOKEN_BROKER_CACERT\n"
-	       "  --timeout SECONDS  total time for all attempts (default %d, at most %d)\n"
-	       "  --help, --version\n"
-	       "\n"
-	       "With GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE set, a response there that stays valid for\n"
-	       "more than %d seconds is printed without asking the broker, and a new one is saved\n"
-	       "there. Exit status 0 on success, 1 with a {\"success\":false,...} response otherwise.\n",
+	printf(
+	    "Usage: %s --url URL --cert FILE --key FILE [--cacert FILE] [--timeout SECONDS]\n"
+	    "\n"
+	    "Fetches an ID token from token-broker with a client certificate and prints it in the\n"
+	    "executable-sourced credential form that Google's client libraries read.\n"
+	    "\n"
+	    "  --url URL          the broker's token endpoint (https://...)      TOKEN_BROKER_URL\n"
+	    "  --cert FILE        the client certificate (PEM)                   "
+	    "TOKEN_BROKER_CERT\n"
+	    "  --key FILE         its private key (PEM; default: in --cert)      TOKEN_BROKER_KEY\n"
+	    "  --cacert FILE      CA certificates for the broker (PEM)           "
+	    "TOKEN_BROKER_CACERT\n"
+	    "  --timeout SECONDS  total time for all attempts (default %d, at most %d)\n"
+	    "  --help, --version\n"
+	    "\n"
+	    "With GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE set, a response there that stays valid for\n"
+	    "more than %d seconds is printed without asking the broker, and a new one is saved\n"
+	    "there. Exit status 0 on success, 1 with a {\"success\":false,...} response "
+	    "otherwise.\n",
 	    PROGRAM, BUDGET_DEFAULT, BUDGET_MAX, CACHE_MARGIN);
 }
 
 /* Prints {"success":false,"version":1,"code","message"} and gives the exit status. */
-static int
-fail(const char *code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(const char *code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int
 fail(const char *code, const char *fmt, ...)
@@ -97,7 +101,8 @@ fail(const char *code, const char *fmt, ...)
 	    tb_json_set_str(o, "message", msg) == 0 && tb_json_render(o, &text) == 0)
 		printf("%s\n", text);
 	else /* out of memory: still a response the library can read */
-		printf("{\"success\":false,\"version\":1,\"code\":\"%s\",\"message\":\"out of memory\"}\n",
+		printf("{\"success\":false,\"version\":1,\"code\":\"%s\",\"message\":\"out of "
+		       "memory\"}\n",
 		    code);
 	fflush(stdout);
 	free(text);
@@ -117,7 +122,7 @@ mono_ms(void)
 static void
 sleep_ms(long ms)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
 
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
@@ -129,8 +134,8 @@ sleep_ms(long ms)
  * than now + margin). *success says which kind it is. 0, or TB_ERR_INVALID with why.
  */
 static int
-check_response(const char *text, size_t len, time_t now, long margin, int *success,
-    const char **why)
+check_response(
+    const char *text, size_t len, time_t now, long margin, int *success, const char **why)
 {
 	struct tb_json *j = NULL;
 	const char *tt, *tok;
@@ -162,7 +167,7 @@ check_response(const char *text, size_t len, time_t now, long margin, int *succe
 	}
 	tt = tb_json_get_str(j, "token_type");
 	if (tt == NULL || (strcmp(tt, TT_ID_TOKEN) != 0 && strcmp(tt, TT_JWT) != 0 &&
-			      strcmp(tt, TT_SAML2) != 0)) {
+	                      strcmp(tt, TT_SAML2) != 0)) {
 		*why = "token_type is not an id_token, jwt or saml2 URN";
 		goto out;
 	}
@@ -309,24 +314,30 @@ post(CURL *curl, const struct options *o, long timeout_ms, struct attempt *a)
 	curl_slist_free_all(h);
 }
 
-/* Whether trying again may help: the broker busy, or the network in the way. */
+/*
+ * Whether trying again may help: the broker busy, or the network in the way. resets counts the
+ * connections that broke after they were made: a server restarting does that once or twice,
+ * but so does a TLS server refusing the client certificate, which no retry will change.
+ */
 static int
-retryable(const struct attempt *a)
+retryable(const struct attempt *a, int *resets)
 {
 	switch (a->cc) {
 	case CURLE_OK:
 		return a->status == 502 || a->status == 503 || a->status == 504 || a->status == 429;
 	case CURLE_COULDNT_CONNECT:
 	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_OPERATION_TIMEDOUT: return 1;
 	case CURLE_GOT_NOTHING:
 	case CURLE_SEND_ERROR:
 	case CURLE_RECV_ERROR:
 	case CURLE_PARTIAL_FILE:
-		/* a TLS alert is the server's refusal (say, of the certificate), not bad luck */
-		return strstr(a->err, "alert") == NULL;
-	default:
-		return 0;
+	case CURLE_SSL_CONNECT_ERROR:
+		/* a TLS alert is the server's refusal (of the certificate, say), not bad luck */
+		if (strstr(a->err, "alert") != NULL)
+			return 0;
+		return ++*resets <= RESET_RETRIES;
+	default: return 0;
 	}
 }
 
@@ -352,8 +363,8 @@ fail_from_reply(const struct attempt *a, time_t now)
 	const char *why = NULL, *err, *desc;
 	int success, r;
 
-	if (a->body.len > 0 && check_response(a->body.data, a->body.len, now, 0, &success, &why) == 0 &&
-	    !success) {
+	if (a->body.len > 0 &&
+	    check_response(a->body.data, a->body.len, now, 0, &success, &why) == 0 && !success) {
 		/* the broker's own failure response: pass it on as it is */
 		printf("%s%s", a->body.data, a->body.data[a->body.len - 1] == '\n' ? "" : "\n");
 		fflush(stdout);
@@ -379,13 +390,13 @@ fail_from_reply(const struct attempt *a, time_t now)
 int
 main(int argc, char **argv)
 {
-	struct options o = { NULL, NULL, NULL, NULL, BUDGET_DEFAULT };
+	struct options o = {NULL, NULL, NULL, NULL, BUDGET_DEFAULT};
 	struct attempt a;
 	struct tb_buf cached;
 	const char *out_file, *why = NULL;
 	CURL *curl = NULL;
 	long deadline, delay = BACKOFF_FIRST_MS, remaining, wait;
-	int success, r, tries = 0;
+	int success, r, tries = 0, resets = 0;
 
 	/* nothing may ever reach standard error: the libraries would fail to parse our JSON */
 	if (freopen("/dev/null", "w", stderr) == NULL)
@@ -424,10 +435,11 @@ main(int argc, char **argv)
 			o.cacert = val;
 		else if (IS("--timeout")) {
 			if (parse_seconds(val, &o.budget) != 0)
-				return fail(CODE_CONFIG, "--timeout must be whole seconds from 1 to %d",
-				    BUDGET_MAX);
+				return fail(CODE_CONFIG,
+				    "--timeout must be whole seconds from 1 to %d", BUDGET_MAX);
 		} else
-			return fail(CODE_CONFIG, "unknown option %.*s (see --help)", (int)nlen, arg);
+			return fail(
+			    CODE_CONFIG, "unknown option %.*s (see --help)", (int)nlen, arg);
 #undef IS
 	}
 	if (o.url == NULL)
@@ -443,14 +455,16 @@ main(int argc, char **argv)
 	if (o.key == NULL || *o.key == '\0')
 		o.key = o.cert; /* the key may sit in the certificate's file */
 	if (o.url == NULL || strncasecmp(o.url, "https://", 8) != 0 || strlen(o.url) <= 8)
-		return fail(CODE_CONFIG, "the broker URL (--url or TOKEN_BROKER_URL) must be https://");
+		return fail(
+		    CODE_CONFIG, "the broker URL (--url or TOKEN_BROKER_URL) must be https://");
 	if (o.cert == NULL || *o.cert == '\0')
 		return fail(CODE_CONFIG, "no client certificate (--cert or TOKEN_BROKER_CERT)");
 	if (access(o.cert, R_OK) != 0)
 		return fail(CODE_CONFIG, "cannot read the client certificate %s: %s", o.cert,
 		    strerror(errno));
 	if (access(o.key, R_OK) != 0)
-		return fail(CODE_CONFIG, "cannot read the private key %s: %s", o.key, strerror(errno));
+		return fail(
+		    CODE_CONFIG, "cannot read the private key %s: %s", o.key, strerror(errno));
 	if (o.cacert != NULL && access(o.cacert, R_OK) != 0)
 		return fail(CODE_CONFIG, "cannot read the CA certificates %s: %s", o.cacert,
 		    strerror(errno));
@@ -462,10 +476,11 @@ main(int argc, char **argv)
 	if (out_file != NULL) {
 		tb_buf_init(&cached, RESPONSE_MAX);
 		if (read_file(out_file, &cached) == 0 && cached.len > 0 &&
-		    check_response(cached.data, cached.len, time(NULL), CACHE_MARGIN, &success,
-			&why) == 0 &&
+		    check_response(
+		        cached.data, cached.len, time(NULL), CACHE_MARGIN, &success, &why) == 0 &&
 		    success) {
-			printf("%s%s", cached.data, cached.data[cached.len - 1] == '\n' ? "" : "\n");
+			printf(
+			    "%s%s", cached.data, cached.data[cached.len - 1] == '\n' ? "" : "\n");
 			fflush(stdout);
 			tb_buf_free(&cached);
 			return 0;
@@ -482,7 +497,7 @@ main(int argc, char **argv)
 		tries++;
 		remaining = deadline - mono_ms();
 		post(curl, &o, remaining > 1 ? remaining : 1, &a);
-		if (!retryable(&a))
+		if (!retryable(&a, &resets))
 			break;
 		/* back off, longer when the broker asks for it and there is time for that */
 		wait = delay;
@@ -496,12 +511,20 @@ main(int argc, char **argv)
 	}
 
 	if (a.cc == CURLE_FILESIZE_EXCEEDED || a.cc == CURLE_WRITE_ERROR) {
-		r = fail(CODE_RESPONSE, "the broker's response is larger than %d bytes", RESPONSE_MAX);
+		r = fail(
+		    CODE_RESPONSE, "the broker's response is larger than %d bytes", RESPONSE_MAX);
+	} else if (a.cc == CURLE_SSL_CERTPROBLEM || a.cc == CURLE_SSL_CACERT_BADFILE ||
+	           a.cc == CURLE_PEER_FAILED_VERIFICATION || a.cc == CURLE_SSL_ISSUER_ERROR) {
+		/* a local file, or the broker's certificate: trying later will not help */
+		r = fail(CODE_CONFIG, "TLS with the broker at %s failed: %s", o.url,
+		    a.err[0] != '\0' ? a.err : curl_easy_strerror(a.cc));
 	} else if (a.cc != CURLE_OK) {
-		r = fail(CODE_UNAVAILABLE, "could not reach the broker at %s (%d attempt%s): %s", o.url,
-		    tries, tries == 1 ? "" : "s", a.err[0] != '\0' ? a.err : curl_easy_strerror(a.cc));
+		r = fail(CODE_UNAVAILABLE, "could not reach the broker at %s (%d attempt%s): %s",
+		    o.url, tries, tries == 1 ? "" : "s",
+		    a.err[0] != '\0' ? a.err : curl_easy_strerror(a.cc));
 	} else if (a.status == 200 && a.body.len > 0 &&
-	    check_response(a.body.data, a.body.len, time(NULL), 0, &success, &why) == 0 && success) {
+	           check_response(a.body.data, a.body.len, time(NULL), 0, &success, &why) == 0 &&
+	           success) {
 		if (out_file != NULL)
 			write_atomically(out_file, a.body.data, a.body.len); /* best effort */
 		printf("%s%s", a.body.data, a.body.data[a.body.len - 1] == '\n' ? "" : "\n");

@@ -36,11 +36,11 @@
 #endif
 
 struct tb_google {
-	CURL *curl;          /* one handle: its connection, DNS and TLS session caches persist */
-	char *sts, *iam;     /* base URLs, no trailing slash */
-	int sts_local;       /* the host is loopback: no proxy */
+	CURL *curl;      /* one handle: its connection, DNS and TLS session caches persist */
+	char *sts, *iam; /* base URLs, no trailing slash */
+	int sts_local;   /* the host is loopback: no proxy */
 	int iam_local;
-	int sts_plain;       /* http:// (loopback only) rather than https:// */
+	int sts_plain; /* http:// (loopback only) rather than https:// */
 	int iam_plain;
 	char *meta;          /* "http://host[:port]" */
 	long timeout;        /* seconds for one call */
@@ -54,12 +54,12 @@ struct tb_google {
 
 /* One HTTP exchange. */
 struct call {
-	const char *event;        /* log event: google.sts, google.iam, google.metadata */
-	const char *what;         /* the API method, for messages */
+	const char *event; /* log event: google.sts, google.iam, google.metadata */
+	const char *what;  /* the API method, for messages */
 	const char *url;
-	int local;                /* loopback or metadata: no proxy */
-	int plain;                /* http (metadata, loopback test endpoints) instead of https */
-	const char *body;         /* POST body, or NULL for GET */
+	int local;        /* loopback or metadata: no proxy */
+	int plain;        /* http (metadata, loopback test endpoints) instead of https */
+	const char *body; /* POST body, or NULL for GET */
 	size_t body_len;
 	const char *content_type; /* of body */
 	const char *bearer;       /* Authorization: Bearer, or NULL */
@@ -68,7 +68,9 @@ struct call {
 };
 
 /* Writes a NUL-terminated, printable detail (control characters become spaces). */
-static void __attribute__((format(printf, 2, 3)))
+static void set_detail(char *detail, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
 set_detail(char *detail, const char *fmt, ...)
 {
 	va_list ap;
@@ -146,16 +148,17 @@ valid_email(const char *s)
 	if (at == NULL || at == s || strlen(s) > EMAIL_MAX || strchr(at + 1, '@') != NULL)
 		return 0;
 	for (p = s; p < at; p++) {
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-			strchr("._+-", *p) != NULL))
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		        (*p >= '0' && *p <= '9') || strchr("._+-", *p) != NULL))
 			return 0;
 	}
 	p = at + 1;
-	if (*p == '\0' || *p == '.' || *p == '-' || strchr(p, '.') == NULL || p[strlen(p) - 1] == '.')
+	if (*p == '\0' || *p == '.' || *p == '-' || strchr(p, '.') == NULL ||
+	    p[strlen(p) - 1] == '.')
 		return 0;
 	for (; *p != '\0'; p++) {
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-			*p == '.' || *p == '-'))
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		        (*p >= '0' && *p <= '9') || *p == '.' || *p == '-'))
 			return 0;
 		if (*p == '.' && p[1] == '.')
 			return 0;
@@ -253,7 +256,7 @@ parse_authority(const char *s, const char *end, char host[HOST_MAX + 1])
 			port = hend + 1;
 		for (const char *p = s; p < hend; p++) {
 			if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-				(*p >= '0' && *p <= '9') || *p == '.' || *p == '-' || *p == '_'))
+			        (*p >= '0' && *p <= '9') || *p == '.' || *p == '-' || *p == '_'))
 				return TB_ERR_CONFIG;
 		}
 	}
@@ -303,8 +306,8 @@ check_base(const char *setting, const char *url, char **out, int *local, int *pl
 		plain = 1;
 		auth = url + 7;
 	} else {
-		tb_log(TB_LOG_ERROR, "google.config", NULL, "%s: must be an https:// URL: %s", setting,
-		    url);
+		tb_log(TB_LOG_ERROR, "google.config", NULL, "%s: must be an https:// URL: %s",
+		    setting, url);
 		return TB_ERR_CONFIG;
 	}
 	if ((end = strchr(auth, '/')) == NULL)
@@ -359,6 +362,28 @@ add_header(struct curl_slist **list, const char *h)
 	return 0;
 }
 
+/* What a transfer that ended without a reply means: the cap, or Google out of reach. */
+static int
+transfer_error(struct tb_google *g, const struct call *c, CURLcode cc, char *detail)
+{
+	if (cc == CURLE_OUT_OF_MEMORY) {
+		set_detail(detail, "out of memory");
+		return TB_ERR_ALLOC;
+	}
+	if ((cc == CURLE_WRITE_ERROR && g->over_cap) || cc == CURLE_FILESIZE_EXCEEDED) {
+		set_detail(
+		    detail, "%s: the reply is larger than %d bytes", c->what, TB_UPSTREAM_MAX);
+		tb_log(TB_LOG_ERROR, c->event, NULL, "%s: %s: reply over %d bytes, abandoned",
+		    c->what, c->url, TB_UPSTREAM_MAX);
+		return TB_ERR_UPSTREAM;
+	}
+	/* refused, reset, timed out, unresolvable, TLS that does not verify */
+	set_detail(detail, "%s: %s", c->what, curl_easy_strerror(cc));
+	tb_log(TB_LOG_ERROR, c->event, NULL, "%s: %s: %s (%s)", c->what, c->url,
+	    curl_easy_strerror(cc), g->curl_err[0] != '\0' ? g->curl_err : "no detail");
+	return TB_ERR_UNAVAILABLE;
+}
+
 /*
  * Performs one exchange on the shared handle. 0 when an HTTP reply arrived (c->status, body in
  * g->reply); TB_ERR_UNAVAILABLE when none did; TB_ERR_UPSTREAM when it went over the cap.
@@ -379,7 +404,8 @@ perform(struct tb_google *g, struct call *c, char *detail)
 	/* reset clears the options but keeps the connection, DNS and TLS session caches */
 	curl_easy_reset(g->curl);
 
-	if ((r = add_header(&hdrs, "Expect:")) != 0 || (r = add_header(&hdrs, "Accept: application/json")) != 0)
+	if ((r = add_header(&hdrs, "Expect:")) != 0 ||
+	    (r = add_header(&hdrs, "Accept: application/json")) != 0)
 		goto out;
 	if (c->content_type != NULL) {
 		char ct[128];
@@ -396,10 +422,10 @@ perform(struct tb_google *g, struct call *c, char *detail)
 			goto out;
 	}
 
-#define SET(opt, val)                                                                          \
-	do {                                                                                   \
-		if ((cc = curl_easy_setopt(g->curl, opt, val)) != CURLE_OK)                    \
-			goto curl_failed;                                                      \
+#define SET(opt, val)                                                                              \
+	do {                                                                                       \
+		if ((cc = curl_easy_setopt(g->curl, opt, val)) != CURLE_OK)                        \
+			goto setopt_failed;                                                        \
 	} while (0)
 	SET(CURLOPT_URL, c->url);
 #if LIBCURL_VERSION_NUM >= 0x075500
@@ -435,23 +461,15 @@ perform(struct tb_google *g, struct call *c, char *detail)
 	if (cc == CURLE_OK) {
 		curl_easy_getinfo(g->curl, CURLINFO_RESPONSE_CODE, &c->status);
 		r = 0;
-		goto out;
-	}
-curl_failed:
-	if (cc == CURLE_OUT_OF_MEMORY) {
-		r = TB_ERR_ALLOC;
-		set_detail(detail, "out of memory");
-	} else if ((cc == CURLE_WRITE_ERROR && g->over_cap) || cc == CURLE_FILESIZE_EXCEEDED) {
-		r = TB_ERR_UPSTREAM;
-		set_detail(detail, "%s: the reply is larger than %d bytes", c->what, TB_UPSTREAM_MAX);
-		tb_log(TB_LOG_ERROR, c->event, NULL, "%s: %s: reply over %d bytes, abandoned", c->what,
-		    c->url, TB_UPSTREAM_MAX);
 	} else {
-		r = TB_ERR_UNAVAILABLE;
-		set_detail(detail, "%s: %s", c->what, curl_easy_strerror(cc));
-		tb_log(TB_LOG_ERROR, c->event, NULL, "%s: %s: %s (%s)", c->what, c->url,
-		    curl_easy_strerror(cc), g->curl_err[0] != '\0' ? g->curl_err : "no detail");
+		r = transfer_error(g, c, cc, detail);
 	}
+	goto out;
+setopt_failed:
+	/* this libcurl lacks something the call needs (https, say): not Google's doing */
+	r = cc == CURLE_OUT_OF_MEMORY ? TB_ERR_ALLOC : TB_ERR_INTERNAL;
+	set_detail(detail, "%s: libcurl refused an option: %s", c->what, curl_easy_strerror(cc));
+	tb_log(TB_LOG_ERROR, c->event, NULL, "%s", detail);
 out:
 	free_headers(hdrs);
 	tb_buf_free(&auth);
@@ -502,7 +520,7 @@ envelope_detail(struct tb_google *g, long status, char *detail)
 	if (msg != NULL) {
 		set_detail(detail, "%s: %s", st != NULL ? st : "ERROR", msg);
 	} else if (j == NULL && g->reply.len > 0 && g->reply.len <= ERROR_TEXT_MAX &&
-	    is_printable_text(g->reply.data)) {
+	           is_printable_text(g->reply.data)) {
 		/* the metadata server answers errors in plain text: keep its first line */
 		set_detail(detail, "HTTP status %ld: %.*s", status,
 		    (int)strcspn(g->reply.data, "\r\n"), g->reply.data);
@@ -528,8 +546,9 @@ bad_reply(const struct call *c, const char *what, const char *why, size_t len, c
 {
 	set_detail(detail, "%s: unexpected reply: %s", what, why);
 	/* the body may hold a token: log its size, never its text */
-	tb_log(TB_LOG_ERROR, c->event, NULL, "%s: HTTP %ld with a %zu-byte reply that is not as documented: %s",
-	    what, c->status, len, why);
+	tb_log(TB_LOG_ERROR, c->event, NULL,
+	    "%s: HTTP %ld with a %zu-byte reply that is not as documented: %s", what, c->status,
+	    len, why);
 	return TB_ERR_UPSTREAM;
 }
 
@@ -591,8 +610,8 @@ parse_rfc3339(const char *s, time_t *out)
 }
 
 int
-tb_google_new(const char *sts, const char *iam, const char *meta, long timeout,
-    struct tb_google **out)
+tb_google_new(
+    const char *sts, const char *iam, const char *meta, long timeout, struct tb_google **out)
 {
 	struct tb_google *g = NULL;
 	char host[HOST_MAX + 1];
@@ -606,8 +625,8 @@ tb_google_new(const char *sts, const char *iam, const char *meta, long timeout,
 	}
 	if (meta == NULL || strlen(meta) > HOST_MAX + 8 ||
 	    parse_authority(meta, meta + strlen(meta), host) != 0) {
-		tb_log(TB_LOG_ERROR, "google.config", NULL, "GCE_METADATA_HOST: not a host[:port]: %s",
-		    meta != NULL ? meta : "(unset)");
+		tb_log(TB_LOG_ERROR, "google.config", NULL,
+		    "GCE_METADATA_HOST: not a host[:port]: %s", meta != NULL ? meta : "(unset)");
 		return TB_ERR_CONFIG;
 	}
 	if ((g = calloc(1, sizeof(*g))) == NULL)
@@ -615,8 +634,8 @@ tb_google_new(const char *sts, const char *iam, const char *meta, long timeout,
 	tb_buf_init(&g->reply, TB_UPSTREAM_MAX);
 	g->timeout = timeout;
 	if ((r = check_base("STS_ENDPOINT", sts, &g->sts, &g->sts_local, &g->sts_plain)) != 0 ||
-	    (r = check_base("IAMCREDENTIALS_ENDPOINT", iam, &g->iam, &g->iam_local,
-		 &g->iam_plain)) != 0)
+	    (r = check_base(
+	         "IAMCREDENTIALS_ENDPOINT", iam, &g->iam, &g->iam_local, &g->iam_plain)) != 0)
 		goto out;
 	r = TB_ERR_ALLOC;
 	if ((g->meta = malloc(strlen(meta) + 8)) == NULL)
@@ -662,8 +681,9 @@ int
 tb_google_sts_exchange(struct tb_google *g, const char *audience, const char *id_token,
     const char *scope, char **access_token, int64_t *expires_in, char *detail)
 {
-	struct call c = { .event = "google.sts", .what = "STS",
-		.content_type = "application/x-www-form-urlencoded" };
+	struct call c = {.event = "google.sts",
+	    .what = "STS",
+	    .content_type = "application/x-www-form-urlencoded"};
 	struct tb_buf url, form;
 	struct tb_json *j = NULL;
 	const char *tok, *err, *desc;
@@ -675,7 +695,8 @@ tb_google_sts_exchange(struct tb_google *g, const char *audience, const char *id
 	detail[0] = '\0';
 	tb_buf_init(&url, URL_MAX + 64);
 	tb_buf_init(&form, BODY_MAX);
-	if (audience == NULL || *audience == '\0' || !is_printable(audience) || !valid_token(id_token)) {
+	if (audience == NULL || *audience == '\0' || !is_printable(audience) ||
+	    !valid_token(id_token)) {
 		set_detail(detail, "STS: bad audience or subject token");
 		tb_log(TB_LOG_ERROR, c.event, NULL, "%s", detail);
 		r = TB_ERR_INVALID;
@@ -727,7 +748,8 @@ tb_google_sts_exchange(struct tb_google *g, const char *audience, const char *id
 		goto out;
 	}
 	if (tb_json_get_int(j, "expires_in", &exp) != 0 || exp <= 0) {
-		r = bad_reply(&c, "STS", "expires_in is not a positive integer", g->reply.len, detail);
+		r = bad_reply(
+		    &c, "STS", "expires_in is not a positive integer", g->reply.len, detail);
 		goto out;
 	}
 	r = TB_ERR_ALLOC;
@@ -760,8 +782,9 @@ tb_google_generate_access_token(struct tb_google *g, const char *bearer, const c
     const char *scope, int64_t lifetime, time_t now, char **access_token, int64_t *expires_in,
     char *detail)
 {
-	struct call c = { .event = "google.iam", .what = "generateAccessToken",
-		.content_type = "application/json" };
+	struct call c = {.event = "google.iam",
+	    .what = "generateAccessToken",
+	    .content_type = "application/json"};
 	struct tb_buf url;
 	struct tb_json *req = NULL, *scopes = NULL, *j = NULL;
 	char *body = NULL, *copy = NULL, *p, *sp, life[32];
@@ -780,8 +803,9 @@ tb_google_generate_access_token(struct tb_google *g, const char *bearer, const c
 		goto out;
 	}
 	if (account == NULL || !valid_email(account) || !valid_scope(scope)) {
-		set_detail(detail, "generateAccessToken: the service account is not an email, or the "
-				   "scope is empty or not printable ASCII");
+		set_detail(detail,
+		    "generateAccessToken: the service account is not an email, or the "
+		    "scope is empty or not printable ASCII");
 		tb_log(TB_LOG_ERROR, c.event, NULL, "%s", detail);
 		r = TB_ERR_REQUEST;
 		goto out;
@@ -824,7 +848,8 @@ tb_google_generate_access_token(struct tb_google *g, const char *bearer, const c
 	tok = tb_json_get_str(j, "accessToken");
 	expire = tb_json_get_str(j, "expireTime");
 	if (!valid_token(tok)) {
-		r = bad_reply(&c, "generateAccessToken", "no usable accessToken", g->reply.len, detail);
+		r = bad_reply(
+		    &c, "generateAccessToken", "no usable accessToken", g->reply.len, detail);
 		goto out;
 	}
 	if (expire == NULL || parse_rfc3339(expire, &until) != 0 || until <= now) {
@@ -874,7 +899,7 @@ metadata_get(struct tb_google *g, struct call *c, const char *what, char *detail
 static int
 resolve_default(struct tb_google *g, char *detail)
 {
-	struct call c = { 0 };
+	struct call c = {0};
 	char *email = NULL;
 	size_t n;
 	int r;
@@ -929,7 +954,7 @@ tb_google_default_account(struct tb_google *g, char **email, char *detail)
 static int
 metadata_token(struct tb_google *g, time_t now, int *fresh, char *detail)
 {
-	struct call c = { 0 };
+	struct call c = {0};
 	struct tb_json *j = NULL;
 	const char *tok;
 	int64_t exp;
@@ -963,7 +988,8 @@ metadata_token(struct tb_google *g, time_t now, int *fresh, char *detail)
 	r = TB_ERR_ALLOC;
 	if ((g->meta_token = strdup(tok)) == NULL)
 		goto out;
-	/* a token good for less than the margin is used for this call and asked for again next time */
+	/* a token good for less than the margin is used for this call and asked for again next time
+	 */
 	g->meta_until = now + (time_t)(exp > META_TOKEN_MARGIN ? exp - META_TOKEN_MARGIN : 0);
 	*fresh = 1;
 	r = 0;
@@ -977,7 +1003,7 @@ int
 tb_google_sign_jwt(struct tb_google *g, const char *account, const char *payload, time_t now,
     char **jwt, char *detail)
 {
-	struct call c = { 0 };
+	struct call c = {0};
 	struct tb_buf url;
 	struct tb_json *req = NULL, *claims = NULL, *j = NULL;
 	char *body = NULL;

@@ -152,6 +152,10 @@ method_not_allowed(struct call *c, const char *allow)
 {
 	int r;
 
+	tb_log(TB_LOG_INFO, "api.request", &c->log, "Refused method %s (allowed: %s)",
+	    tb_request_method(c->req) == TB_METHOD_OTHER ? "other than GET, HEAD or POST"
+							 : tb_request_param(c->req, "REQUEST_METHOD"),
+	    allow);
 	if ((r = fail(c, TB_ERR_METHOD, "The method is not allowed for this resource")) != 0)
 		return r;
 	return header(c, "Allow", allow);
@@ -286,6 +290,7 @@ root(struct call *c)
 	if ((location = malloc(n)) == NULL)
 		return TB_ERR_ALLOC;
 	snprintf(location, n, "%s/.well-known/openid-configuration", c->issuer);
+	tb_log(TB_LOG_INFO, "api.request", &c->log, "Redirected to the discovery document");
 	if ((r = answer(c, 307, strdup("{}"), 0)) == 0)
 		r = header(c, "Location", location);
 	free(location);
@@ -540,9 +545,9 @@ token(struct call *c)
 		    "Refused a scope: the WORKLOAD_IDENTITY_* settings are not set");
 		goto refuse;
 	}
-	if ((r = issuer(c)) != 0) {
-		snprintf(desc, DESC_MAX, "The Host header is not valid");
-		goto refuse;
+	if ((r = issuer(c)) != 0) { /* issuer() logged it */
+		r = r == TB_ERR_ALLOC ? r : fail(c, r, "The Host header is not valid");
+		goto out;
 	}
 	if ((r = tb_token_claims(id, c->issuer, cfg->audience, c->now, validity * 60, &claims)) != 0)
 		goto out;

@@ -73,7 +73,8 @@ TB_SERVER_LOGS=
 
 tb_cleanup() {
 	tb_rc=$?
-	trap - EXIT INT TERM HUP
+	trap "" INT TERM HUP
+	trap - EXIT
 	tb_stop_server
 	if [ "$tb_failed" = 1 ] && [ -n "$TB_SERVER_LOGS" ]; then
 		for f in $TB_SERVER_LOGS; do
@@ -249,7 +250,10 @@ tb_start_server() {
 			TB_SERVER_PID=
 			return 1
 		fi
+		# Any HTTP answer will do (with the client certificate, so that a server that wrongly
+		# demands one still starts, and the cases then say what is wrong).
 		if "$CURL_BIN" --silent --insecure --max-time 2 -o /dev/null \
+			--cert "$TB_PKI/client.pem" --key "$TB_PKI/client.key" \
 			"https://127.0.0.1:$TB_PORT/.well-known/openid-configuration"; then
 			TB_SERVER_PROCS=$(tb_proc_tree "$TB_SERVER_PID")
 			return 0
@@ -322,7 +326,7 @@ tb_expect_header() {
 }
 
 tb_expect_json() {
-	tb_out=$("$PYTHON3" "$TB_E2E/check_json.py" "$TB_BODY" "$@") || tb_fail "$tb_out"
+	tb_out=$("$PYTHON3" "$TB_E2E/check_json.py" "$TB_BODY" "$@" 2>&1) || tb_fail "$tb_out"
 }
 
 # The OAuth error every refused client gets: 401, JSON, error=invalid_client.
@@ -385,7 +389,7 @@ tb_run_cases() {
 	tb_expect_header Cache-Control '*no-store*'
 	if [ "$TB_STATUS" = 200 ]; then
 		tb_out=$("$PYTHON3" "$TB_E2E/verify_jwt.py" --jwks "$tb_jwks" --iss "$TB_BASE" \
-			--aud "$TB_AUD" --cert "$TB_PKI/client.pem" --alg "$TB_ALG" "$TB_BODY") ||
+			--aud "$TB_AUD" --cert "$TB_PKI/client.pem" --alg "$TB_ALG" "$TB_BODY" 2>&1) ||
 			tb_fail "$tb_out"
 	fi
 	tb_end "ID token for a client certificate: $TB_ALG signature verifies with the JWK Set, claims as expected"
@@ -398,7 +402,7 @@ tb_run_cases() {
 	if [ "$TB_STATUS" = 200 ]; then
 		tb_out=$("$PYTHON3" "$TB_E2E/verify_jwt.py" --jwks "$tb_jwks" --iss "$TB_BASE" \
 			--aud "$TB_AUD" --cert "$TB_PKI/client.pem" --alg "$TB_ALG" --external \
-			"$TB_BODY") || tb_fail "$tb_out"
+			"$TB_BODY" 2>&1) || tb_fail "$tb_out"
 	fi
 	tb_end "format=external_credential: executable-sourced credential with a verified ID token"
 

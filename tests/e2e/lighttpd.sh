@@ -81,22 +81,27 @@ tb_begin
 tb_bad=$(tb_burst warmup "$LEAK_WARMUP")
 [ "$tb_bad" = 0 ] || tb_fail "warm-up: $tb_bad of $LEAK_WARMUP requests not answered 200"
 pids=$(tb_broker_pids)
+[ -n "$pids" ] || tb_fail "no token-broker process found below lighttpd (pid $TB_SERVER_PID)"
+for p in $pids; do
+	if grep -q libasan "/proc/$p/maps" 2>/dev/null; then
+		tap_skip "leak check: a sanitizer build (ASan's quarantine grows the heap by design)"
+		exit 0
+	fi
+done
 before=$(tb_rss_all "$pids")
 tb_bad=$(tb_burst measured "$LEAK_REQUESTS")
 [ "$tb_bad" = 0 ] || tb_fail "$tb_bad of $LEAK_REQUESTS requests not answered 200"
 after=$(tb_rss_all "$pids")
-if [ -z "$pids" ]; then
-	tb_fail "no token-broker process found below lighttpd (pid $TB_SERVER_PID)"
-fi
 # The process that served the requests is the one that grew most (lighttpd gives each new
-# request to its least loaded process: here always the first one).
+# request to its least loaded process, so one process serves them all here).
 growth=$(printf '%s\n%s\n' "$before" "$after" | awk '
 	NR == 1 { for (i = 1; i <= NF; i++) { split($i, a, "="); b[a[1]] = a[2] } }
 	NR == 2 { for (i = 1; i <= NF; i++) { split($i, a, "=");
 		d = a[2] - b[a[1]]; if (best == "" || d > best) { best = d; pid = a[1];
 		from = b[a[1]]; to = a[2] } } }
-	END { print best + 0, pid, from, to }')
+	END { print best + 0, pid, from + 0, to + 0 }')
+# shellcheck disable=SC2086
 set -- $growth
-tap_diag "VmRSS of token-broker pid $2: $3 kB after $LEAK_WARMUP requests, $4 kB after $LEAK_REQUESTS more ($1 kB; bound $LEAK_BOUND_KB kB); all processes before: $before; after: $after"
+tap_diag "VmRSS of token-broker pid $2: $3 kB after $LEAK_WARMUP requests, $4 kB after $LEAK_REQUESTS more (+$1 kB; bound $LEAK_BOUND_KB kB); every process before: $before; after: $after"
 [ "$1" -le "$LEAK_BOUND_KB" ] || tb_fail "VmRSS grew by $1 kB over $LEAK_REQUESTS requests (bound $LEAK_BOUND_KB kB)"
 tb_end "no memory growth in the FastCGI process over $LEAK_REQUESTS sequential token requests"

@@ -124,12 +124,16 @@ def main():
             problems.append(what)
         return cond
 
-    with open(a.response, "rb") as f:
-        resp = json.load(f)
-    with open(a.jwks, "rb") as f:
-        jwks = json.load(f)
-    with open(a.cert, "rb") as f:
-        cert = x509.load_pem_x509_certificate(f.read())
+    try:
+        with open(a.response, "rb") as f:
+            resp = json.load(f)
+        with open(a.jwks, "rb") as f:
+            jwks = json.load(f)
+        with open(a.cert, "rb") as f:
+            cert = x509.load_pem_x509_certificate(f.read())
+    except (OSError, ValueError) as e:
+        print("# verify_jwt: cannot read the response, the JWK Set or the certificate: %s" % e)
+        return 1
 
     if a.external:
         check(resp.get("success") is True, "success is not true")
@@ -145,9 +149,13 @@ def main():
     if len(parts) != 3:
         print("# id_token has %d parts, not 3" % len(parts))
         return 1
-    header = json.loads(b64url_decode(parts[0]))
-    claims = json.loads(b64url_decode(parts[1]))
-    sig = b64url_decode(parts[2])
+    try:
+        header = json.loads(b64url_decode(parts[0]))
+        claims = json.loads(b64url_decode(parts[1]))
+        sig = b64url_decode(parts[2])
+    except ValueError as e:
+        print("# verify_jwt: id_token does not decode: %s" % e)
+        return 1
 
     alg, kid = header.get("alg"), header.get("kid")
     check(header.get("typ") in (None, "JWT"), "typ is %r" % header.get("typ"))

@@ -26,10 +26,12 @@
 #include "google.h"
 #include "log.h"
 
-#define AUDIENCE                                                                               \
-	"//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/"   \
+#define AUDIENCE                                                                                   \
+	"//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/"       \
 	"test-pool/providers/test-provider"
-#define SCOPE "https://www.googleapis.com/auth/cloud-platform https://www.googleapis.com/auth/userinfo.email"
+#define SCOPE                                                                                      \
+	"https://www.googleapis.com/auth/cloud-platform "                                          \
+	"https://www.googleapis.com/auth/userinfo.email"
 #define SA "sa@test-project.iam.gserviceaccount.com"
 #define META_SA "broker@test-project.iam.gserviceaccount.com"
 #define TIMEOUT 2 /* UPSTREAM_TIMEOUT for these tests */
@@ -134,12 +136,16 @@ write_jwks(struct key *keys, size_t n)
 		if (strcmp(keys[i].alg, "RS256") == 0) {
 			a = bn_param(keys[i].pkey, OSSL_PKEY_PARAM_RSA_N, 0);
 			c = bn_param(keys[i].pkey, OSSL_PKEY_PARAM_RSA_E, 0);
-			tb_buf_addf(&b, "%s{\"kty\":\"RSA\",\"alg\":\"RS256\",\"use\":\"sig\",\"kid\":\"%s\",\"n\":\"%s\",\"e\":\"%s\"}",
+			tb_buf_addf(&b,
+			    "%s{\"kty\":\"RSA\",\"alg\":\"RS256\",\"use\":\"sig\",\"kid\":\"%s\","
+			    "\"n\":\"%s\",\"e\":\"%s\"}",
 			    i ? "," : "", keys[i].kid, a, c);
 		} else {
 			a = bn_param(keys[i].pkey, OSSL_PKEY_PARAM_EC_PUB_X, 32);
 			c = bn_param(keys[i].pkey, OSSL_PKEY_PARAM_EC_PUB_Y, 32);
-			tb_buf_addf(&b, "%s{\"kty\":\"EC\",\"crv\":\"P-256\",\"alg\":\"ES256\",\"use\":\"sig\",\"kid\":\"%s\",\"x\":\"%s\",\"y\":\"%s\"}",
+			tb_buf_addf(&b,
+			    "%s{\"kty\":\"EC\",\"crv\":\"P-256\",\"alg\":\"ES256\",\"use\":\"sig\","
+			    "\"kid\":\"%s\",\"x\":\"%s\",\"y\":\"%s\"}",
 			    i ? "," : "", keys[i].kid, a, c);
 		}
 		free(a);
@@ -246,7 +252,7 @@ detail_ok(const char *detail)
 	size_t n = strnlen(detail, TB_DETAIL_MAX);
 
 	return n < TB_DETAIL_MAX && strstr(detail, "sts-") == NULL &&
-	    strstr(detail, "meta-") == NULL && strstr(detail, "sa-") == NULL;
+	       strstr(detail, "meta-") == NULL && strstr(detail, "sa-") == NULL;
 }
 
 static int
@@ -264,7 +270,8 @@ shown(const char *s)
 
 	for (; *s != '\0' && n + 5 < sizeof(out); s++) {
 		if ((unsigned char)*s < 0x20)
-			n += (size_t)snprintf(out + n, sizeof(out) - n, "\\x%02x", (unsigned char)*s);
+			n += (size_t)snprintf(
+			    out + n, sizeof(out) - n, "\\x%02x", (unsigned char)*s);
 		else
 			out[n++] = *s;
 	}
@@ -279,50 +286,50 @@ scenario_config(void)
 		const char *url;
 		int ok;
 	} urls[] = {
-		{ "https://sts.googleapis.com", 1 },
-		{ "https://sts.googleapis.com/", 1 },
-		{ "https://private.googleapis.com:8443/base", 1 },
-		{ "HTTPS://STS.GOOGLEAPIS.COM", 1 },
-		{ "http://127.0.0.1:8080", 1 },
-		{ "http://127.5.6.7", 1 },
-		{ "http://[::1]:9", 1 },
-		{ "http://localhost:1", 1 },
-		{ "HTTP://LocalHost", 1 },
-		{ "http://example.com", 0 },
-		{ "http://sts.googleapis.com", 0 },
-		{ "http://10.0.0.1", 0 },
-		{ "http://[::2]", 0 },
-		{ "http://[::1", 0 },
-		{ "http://127.0.0.1.example.com", 0 },
-		{ "http://localhost.example.com", 0 },
-		{ "http://127.0.0.1@example.com", 0 },
-		{ "https://user:pw@sts.googleapis.com", 0 },
-		{ "ftp://127.0.0.1", 0 },
-		{ "file:///etc/passwd", 0 },
-		{ "sts.googleapis.com", 0 },
-		{ "https://", 0 },
-		{ "https://:443", 0 },
-		{ "https://host:99999999", 0 },
-		{ "https://host:8x", 0 },
-		{ "https://host?x=1", 0 },
-		{ "https://host#frag", 0 },
-		{ "https://ho st", 0 },
-		{ "https://host\r\nX: y", 0 },
-		{ "", 0 },
+	    {"https://sts.googleapis.com", 1},
+	    {"https://sts.googleapis.com/", 1},
+	    {"https://private.googleapis.com:8443/base", 1},
+	    {"HTTPS://STS.GOOGLEAPIS.COM", 1},
+	    {"http://127.0.0.1:8080", 1},
+	    {"http://127.5.6.7", 1},
+	    {"http://[::1]:9", 1},
+	    {"http://localhost:1", 1},
+	    {"HTTP://LocalHost", 1},
+	    {"http://example.com", 0},
+	    {"http://sts.googleapis.com", 0},
+	    {"http://10.0.0.1", 0},
+	    {"http://[::2]", 0},
+	    {"http://[::1", 0},
+	    {"http://127.0.0.1.example.com", 0},
+	    {"http://localhost.example.com", 0},
+	    {"http://127.0.0.1@example.com", 0},
+	    {"https://user:pw@sts.googleapis.com", 0},
+	    {"ftp://127.0.0.1", 0},
+	    {"file:///etc/passwd", 0},
+	    {"sts.googleapis.com", 0},
+	    {"https://", 0},
+	    {"https://:443", 0},
+	    {"https://host:99999999", 0},
+	    {"https://host:8x", 0},
+	    {"https://host?x=1", 0},
+	    {"https://host#frag", 0},
+	    {"https://ho st", 0},
+	    {"https://host\r\nX: y", 0},
+	    {"", 0},
 	};
 	static const struct {
 		const char *host;
 		int ok;
 	} metas[] = {
-		{ "metadata.google.internal", 1 },
-		{ "169.254.169.254", 1 },
-		{ "127.0.0.1:8080", 1 },
-		{ "[::1]:80", 1 },
-		{ "http://metadata", 0 },
-		{ "meta data", 0 },
-		{ "host/path", 0 },
-		{ "", 0 },
-		{ "host:", 0 },
+	    {"metadata.google.internal", 1},
+	    {"169.254.169.254", 1},
+	    {"127.0.0.1:8080", 1},
+	    {"[::1]:80", 1},
+	    {"http://metadata", 0},
+	    {"meta data", 0},
+	    {"host/path", 0},
+	    {"", 0},
+	    {"host:", 0},
 	};
 	struct tb_google *g;
 	int r;
@@ -331,27 +338,28 @@ scenario_config(void)
 		g = NULL;
 		r = tb_google_new(urls[i].url, "https://iamcredentials.googleapis.com",
 		    "metadata.google.internal", 10, &g);
-		is_int(r, urls[i].ok ? 0 : TB_ERR_CONFIG, "STS_ENDPOINT %s is %s", shown(urls[i].url),
-		    urls[i].ok ? "accepted" : "refused");
+		is_int(r, urls[i].ok ? 0 : TB_ERR_CONFIG, "STS_ENDPOINT %s is %s",
+		    shown(urls[i].url), urls[i].ok ? "accepted" : "refused");
 		ok((r == 0) == (g != NULL), "  and *out is set only on success");
 		tb_google_free(g);
 		g = NULL;
-		r = tb_google_new("https://sts.googleapis.com", urls[i].url,
-		    "metadata.google.internal", 10, &g);
+		r = tb_google_new(
+		    "https://sts.googleapis.com", urls[i].url, "metadata.google.internal", 10, &g);
 		is_int(r, urls[i].ok ? 0 : TB_ERR_CONFIG, "IAMCREDENTIALS_ENDPOINT %s is %s",
 		    shown(urls[i].url), urls[i].ok ? "accepted" : "refused");
 		tb_google_free(g);
 	}
 	for (size_t i = 0; i < sizeof(metas) / sizeof(metas[0]); i++) {
 		g = NULL;
-		r = tb_google_new("https://sts.googleapis.com", "https://iamcredentials.googleapis.com",
-		    metas[i].host, 10, &g);
+		r = tb_google_new("https://sts.googleapis.com",
+		    "https://iamcredentials.googleapis.com", metas[i].host, 10, &g);
 		is_int(r, metas[i].ok ? 0 : TB_ERR_CONFIG, "GCE_METADATA_HOST '%s' is %s",
 		    metas[i].host, metas[i].ok ? "accepted" : "refused");
 		tb_google_free(g);
 	}
 	g = NULL;
-	is_int(tb_google_new(NULL, "https://a.b", "m", 10, &g), TB_ERR_CONFIG, "a NULL URL is refused");
+	is_int(tb_google_new(NULL, "https://a.b", "m", 10, &g), TB_ERR_CONFIG,
+	    "a NULL URL is refused");
 	is_int(tb_google_new("https://a.b", "https://a.b", NULL, 10, &g), TB_ERR_CONFIG,
 	    "a NULL metadata host is refused");
 	is_int(tb_google_new("https://a.b", "https://a.b", "m", 0, &g), TB_ERR_CONFIG,
@@ -366,8 +374,8 @@ static void
 scenario_ok(struct key *keys, size_t nkeys)
 {
 	struct tb_google *g = NULL;
-	char detail[TB_DETAIL_MAX], *tok = NULL, *tok2 = NULL, *sa = NULL, *jwt = NULL, *jwt2 = NULL,
-	    *email = NULL, *idt;
+	char detail[TB_DETAIL_MAX], *tok = NULL, *tok2 = NULL, *sa = NULL, *jwt = NULL,
+	                            *jwt2 = NULL, *email = NULL, *idt;
 	int64_t exp = 0;
 	time_t now = time(NULL);
 	char payload[512];
@@ -386,8 +394,8 @@ scenario_ok(struct key *keys, size_t nkeys)
 	is_str(detail, "", "  and an empty detail");
 	free(idt);
 	idt = id_token(&keys[0], "https:" AUDIENCE, now + 300);
-	r = tb_google_sts_exchange(g, AUDIENCE, idt, "https://www.googleapis.com/auth/cloud-platform",
-	    &tok2, &exp, detail);
+	r = tb_google_sts_exchange(g, AUDIENCE, idt,
+	    "https://www.googleapis.com/auth/cloud-platform", &tok2, &exp, detail);
 	is_int(r, 0, "a second STS exchange on the same client");
 	ok(tok2 != NULL && tok != NULL && strcmp(tok, tok2) != 0, "  gives another token");
 	tb_free_secret(tok2);
@@ -408,17 +416,18 @@ scenario_ok(struct key *keys, size_t nkeys)
 	    "  detail is the original's text: %s", detail);
 	ok(tok2 == NULL && exp == 0, "  and no token comes back");
 	free(idt);
-	idt = id_token(&keys[0], "https://iam.googleapis.com/projects/1/locations/global/"
-				 "workloadIdentityPools/other-pool/providers/other",
+	idt = id_token(&keys[0],
+	    "https://iam.googleapis.com/projects/1/locations/global/"
+	    "workloadIdentityPools/other-pool/providers/other",
 	    now + 300);
 	r = tb_google_sts_exchange(g, AUDIENCE, idt, SCOPE, &tok2, &exp, detail);
 	is_int(r, TB_ERR_DENIED, "an ID token for another audience: DENIED");
 	ok(strstr(detail, "does not match the expected audience") != NULL, "  detail: %s", detail);
-	r = tb_google_sts_exchange(g, "//iam.googleapis.com/projects/x", idt, SCOPE, &tok2, &exp,
-	    detail);
+	r = tb_google_sts_exchange(
+	    g, "//iam.googleapis.com/projects/x", idt, SCOPE, &tok2, &exp, detail);
 	is_int(r, TB_ERR_DENIED, "a malformed audience: STS answers invalid_request (DENIED)");
-	ok(starts(detail, "Token exchange failed with code invalid_request: "),
-	    "  detail: %s", detail);
+	ok(starts(detail, "Token exchange failed with code invalid_request: "), "  detail: %s",
+	    detail);
 	r = tb_google_sts_exchange(g, AUDIENCE, idt, "", &tok2, &exp, detail);
 	is_int(r, TB_ERR_REQUEST, "an empty scope is refused before any request");
 	r = tb_google_sts_exchange(g, AUDIENCE, idt, "a\nb", &tok2, &exp, detail);
@@ -429,46 +438,46 @@ scenario_ok(struct key *keys, size_t nkeys)
 	free(idt);
 
 	/* generateAccessToken */
-	r = tb_google_generate_access_token(g, tok != NULL ? tok : "x", SA, SCOPE, 300, time(NULL),
-	    &sa, &exp, detail);
+	r = tb_google_generate_access_token(
+	    g, tok != NULL ? tok : "x", SA, SCOPE, 300, time(NULL), &sa, &exp, detail);
 	is_int(r, 0, "generateAccessToken with the STS token");
 	ok(sa != NULL && starts(sa, "sa-"), "  gives the stand-in's service-account token");
 	ok(exp >= 298 && exp <= 301, "  expires_in from expireTime - now (%lld)", (long long)exp);
 	tb_free_secret(sa);
 	sa = NULL;
-	r = tb_google_generate_access_token(g, tok != NULL ? tok : "x", SA, SCOPE, 300,
-	    time(NULL) - 100, &sa, &exp, detail);
+	r = tb_google_generate_access_token(
+	    g, tok != NULL ? tok : "x", SA, SCOPE, 300, time(NULL) - 100, &sa, &exp, detail);
 	ok(r == 0 && exp >= 398 && exp <= 401, "  expires_in follows the now argument (%lld)",
 	    (long long)exp);
 	tb_free_secret(sa);
 	sa = NULL;
-	r = tb_google_generate_access_token(g, "sts-not-issued", SA, SCOPE, 300, now, &sa, &exp,
-	    detail);
+	r = tb_google_generate_access_token(
+	    g, "sts-not-issued", SA, SCOPE, 300, now, &sa, &exp, detail);
 	is_int(r, TB_ERR_DENIED, "a bearer Google does not know: DENIED");
 	ok(starts(detail, "UNAUTHENTICATED: Request had invalid authentication credentials."),
 	    "  detail is \"<status>: <message>\": %s", detail);
 	ok(sa == NULL && exp == 0, "  and no token comes back");
-	r = tb_google_generate_access_token(g, tok != NULL ? tok : "x", SA, SCOPE, 7200, now, &sa,
-	    &exp, detail);
+	r = tb_google_generate_access_token(
+	    g, tok != NULL ? tok : "x", SA, SCOPE, 7200, now, &sa, &exp, detail);
 	is_int(r, TB_ERR_DENIED, "a lifetime over 3600 s: IAM refuses (DENIED)");
 	ok(starts(detail, "INVALID_ARGUMENT: "), "  detail: %s", detail);
-	r = tb_google_generate_access_token(g, tok != NULL ? tok : "x", "not an email", SCOPE, 300,
-	    now, &sa, &exp, detail);
+	r = tb_google_generate_access_token(
+	    g, tok != NULL ? tok : "x", "not an email", SCOPE, 300, now, &sa, &exp, detail);
 	is_int(r, TB_ERR_REQUEST, "an account that is not an email is refused before any request");
-	r = tb_google_generate_access_token(g, tok != NULL ? tok : "x", "a/b@c.d", SCOPE, 300,
-	    now, &sa, &exp, detail);
+	r = tb_google_generate_access_token(
+	    g, tok != NULL ? tok : "x", "a/b@c.d", SCOPE, 300, now, &sa, &exp, detail);
 	is_int(r, TB_ERR_REQUEST, "an account with a slash is refused");
-	r = tb_google_generate_access_token(g, tok != NULL ? tok : "x", "default", SCOPE, 300,
-	    now, &sa, &exp, detail);
+	r = tb_google_generate_access_token(
+	    g, tok != NULL ? tok : "x", "default", SCOPE, 300, now, &sa, &exp, detail);
 	is_int(r, TB_ERR_REQUEST, "\"default\" is for signJwt only");
-	r = tb_google_generate_access_token(g, tok != NULL ? tok : "x", SA, "   ", 300, now, &sa,
-	    &exp, detail);
+	r = tb_google_generate_access_token(
+	    g, tok != NULL ? tok : "x", SA, "   ", 300, now, &sa, &exp, detail);
 	is_int(r, TB_ERR_REQUEST, "a scope of spaces is refused");
-	r = tb_google_generate_access_token(g, tok != NULL ? tok : "x", SA, SCOPE, 0, now, &sa,
-	    &exp, detail);
+	r = tb_google_generate_access_token(
+	    g, tok != NULL ? tok : "x", SA, SCOPE, 0, now, &sa, &exp, detail);
 	is_int(r, TB_ERR_INVALID, "a zero lifetime is refused");
-	r = tb_google_generate_access_token(g, "bad\r\nX-Injected: 1", SA, SCOPE, 300, now, &sa,
-	    &exp, detail);
+	r = tb_google_generate_access_token(
+	    g, "bad\r\nX-Injected: 1", SA, SCOPE, 300, now, &sa, &exp, detail);
 	is_int(r, TB_ERR_INVALID, "a bearer with CR LF is refused (no header injection)");
 
 	/* the metadata server and signJwt */
@@ -483,7 +492,8 @@ scenario_ok(struct key *keys, size_t nkeys)
 	email = NULL;
 
 	snprintf(payload, sizeof(payload),
-	    "{\"iss\":\"https://broker.test\",\"aud\":\"https:%s\",\"sub\":\"client-1\",\"iat\":%lld,"
+	    "{\"iss\":\"https://"
+	    "broker.test\",\"aud\":\"https:%s\",\"sub\":\"client-1\",\"iat\":%lld,"
 	    "\"exp\":%lld}",
 	    AUDIENCE, (long long)now, (long long)now + 300);
 	write_file(path_in("payload.json"), payload);
@@ -535,12 +545,12 @@ scenario_fail(const char *mode, struct key *keys)
 		const char *mode;
 		int r;
 	} want[] = {
-		{ "refuse", TB_ERR_DENIED },
-		{ "error500", TB_ERR_UNAVAILABLE },
-		{ "hang", TB_ERR_UNAVAILABLE },
-		{ "drop", TB_ERR_UNAVAILABLE },
-		{ "garbage", TB_ERR_UPSTREAM },
-		{ "huge", TB_ERR_UPSTREAM },
+	    {"refuse", TB_ERR_DENIED},
+	    {"error500", TB_ERR_UNAVAILABLE},
+	    {"hang", TB_ERR_UNAVAILABLE},
+	    {"drop", TB_ERR_UNAVAILABLE},
+	    {"garbage", TB_ERR_UPSTREAM},
+	    {"huge", TB_ERR_UPSTREAM},
 	};
 	struct tb_google *g = NULL, *g2 = NULL;
 	char detail[TB_DETAIL_MAX], *tok = NULL, *out = NULL, json[128];
@@ -561,7 +571,8 @@ scenario_fail(const char *mode, struct key *keys)
 	}
 	idt = id_token(&keys[0], "https:" AUDIENCE, now + 300);
 
-	ok(control("{\"sts\":\"ok\",\"iam\":\"ok\",\"meta\":\"ok\"}") == 0, "%s: modes reset", mode);
+	ok(control("{\"sts\":\"ok\",\"iam\":\"ok\",\"meta\":\"ok\"}") == 0, "%s: modes reset",
+	    mode);
 	r = tb_google_sts_exchange(g, AUDIENCE, idt, SCOPE, &tok, &exp, detail);
 	is_int(r, 0, "%s: an STS token to impersonate with", mode);
 
@@ -571,11 +582,12 @@ scenario_fail(const char *mode, struct key *keys)
 	r = tb_google_sts_exchange(g, AUDIENCE, idt, SCOPE, &out, &exp, detail);
 	is_int(r, expect, "%s: STS gives %s", mode, tb_err_str(expect));
 	ok(now_mono() - t0 < limit, "  within %.1f s (%.2f s)", limit, now_mono() - t0);
-	ok(out == NULL && exp == 0 && detail[0] != '\0' && detail_ok(detail), "  no token; detail: %s",
-	    detail);
+	ok(out == NULL && exp == 0 && detail[0] != '\0' && detail_ok(detail),
+	    "  no token; detail: %s", detail);
 	if (strcmp(mode, "refuse") == 0)
 		is_str(detail,
-		    "Token exchange failed with code invalid_target: The target service indicated by "
+		    "Token exchange failed with code invalid_target: The target service indicated "
+		    "by "
 		    "the \"audience\" parameters is invalid.",
 		    "  with the original's text and Google's");
 	tb_free_secret(out);
@@ -584,12 +596,12 @@ scenario_fail(const char *mode, struct key *keys)
 	snprintf(json, sizeof(json), "{\"sts\":\"ok\",\"iam\":\"%s\"}", mode);
 	control(json);
 	t0 = now_mono();
-	r = tb_google_generate_access_token(g, tok != NULL ? tok : "x", SA, SCOPE, 300, now, &out,
-	    &exp, detail);
+	r = tb_google_generate_access_token(
+	    g, tok != NULL ? tok : "x", SA, SCOPE, 300, now, &out, &exp, detail);
 	is_int(r, expect, "%s: generateAccessToken gives %s", mode, tb_err_str(expect));
 	ok(now_mono() - t0 < limit, "  within %.1f s (%.2f s)", limit, now_mono() - t0);
-	ok(out == NULL && exp == 0 && detail[0] != '\0' && detail_ok(detail), "  no token; detail: %s",
-	    detail);
+	ok(out == NULL && exp == 0 && detail[0] != '\0' && detail_ok(detail),
+	    "  no token; detail: %s", detail);
 	if (strcmp(mode, "refuse") == 0)
 		is_str(detail,
 		    "PERMISSION_DENIED: Permission 'iam.serviceAccounts.getAccessToken' denied on "
@@ -616,7 +628,8 @@ scenario_fail(const char *mode, struct key *keys)
 	ok(out == NULL && detail[0] != '\0' && detail_ok(detail), "  no email; detail: %s", detail);
 	t0 = now_mono();
 	r = tb_google_sign_jwt(g2, META_SA, payload, now, &out, detail);
-	is_int(r, expect, "%s: signJwt needing a metadata token gives %s", mode, tb_err_str(expect));
+	is_int(
+	    r, expect, "%s: signJwt needing a metadata token gives %s", mode, tb_err_str(expect));
 	ok(now_mono() - t0 < limit, "  within %.1f s (%.2f s)", limit, now_mono() - t0);
 	ok(out == NULL && detail[0] != '\0' && detail_ok(detail), "  no JWT; detail: %s", detail);
 	free(out);
@@ -644,7 +657,8 @@ scenario_tls(void)
 	int r;
 
 	snprintf(url, sizeof(url), "https://127.0.0.1:%s", strrchr(base, ':') + 1);
-	is_int(tb_google_new(url, url, meta, TIMEOUT, &g), 0, "tb_google_new with an https stand-in");
+	is_int(
+	    tb_google_new(url, url, meta, TIMEOUT, &g), 0, "tb_google_new with an https stand-in");
 	if (g == NULL)
 		return;
 	r = tb_google_sts_exchange(g, AUDIENCE, "a.b.c", SCOPE, &tok, &exp, detail);
@@ -656,7 +670,7 @@ scenario_tls(void)
 int
 main(int argc, char **argv)
 {
-	struct key keys[2] = { { NULL, "RS256", "test-rsa" }, { NULL, "ES256", "test-ec" } };
+	struct key keys[2] = {{NULL, "RS256", "test-rsa"}, {NULL, "ES256", "test-ec"}};
 	size_t nkeys = 0;
 	const char *scenario = argc > 1 ? argv[1] : "";
 	const char *port;
@@ -670,7 +684,8 @@ main(int argc, char **argv)
 	if (strcmp(scenario, "fail") == 0)
 		argi = 3;
 	if (argc <= argi) {
-		fprintf(stderr, "usage: test_google config | ok PORT DIR | fail MODE PORT DIR | tls PORT\n");
+		fprintf(stderr,
+		    "usage: test_google config | ok PORT DIR | fail MODE PORT DIR | tls PORT\n");
 		return 2;
 	}
 	port = argv[argi];
@@ -692,7 +707,8 @@ main(int argc, char **argv)
 	nkeys = 1;
 	if ((keys[1].pkey = load_key(path_in("signing-ec.pem"))) != NULL)
 		nkeys = 2;
-	ok(write_jwks(keys, nkeys) == 0, "the test keys' JWK Set for the stand-in (%zu keys)", nkeys);
+	ok(write_jwks(keys, nkeys) == 0, "the test keys' JWK Set for the stand-in (%zu keys)",
+	    nkeys);
 	if (strcmp(scenario, "ok") == 0)
 		scenario_ok(keys, nkeys);
 	else if (strcmp(scenario, "fail") == 0)

@@ -1,0 +1,53 @@
+# debian-packages.sh: installs the Debian packages that scripts/demo and scripts/test need,
+# only those that are missing. Sourced by them (bash).
+
+# Building token-broker.
+TB_PKGS_BUILD="build-essential autoconf automake pkg-config libfcgi-dev libssl-dev
+	libjson-c-dev libcurl4-openssl-dev"
+# Running the demo: lighttpd with its TLS module (a separate package since Debian 12).
+TB_PKGS_DEMO="lighttpd lighttpd-mod-openssl openssl curl jq"
+# Everything make check uses.
+TB_PKGS_TEST="apache2 libapache2-mod-fcgid python3 python3-cryptography valgrind nodejs npm"
+
+tb_pkg_missing() {
+	local p missing=
+	for p in "$@"; do
+		if [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" != installed ]; then
+			missing="$missing $p"
+		fi
+	done
+	printf '%s' "${missing# }"
+}
+
+# tb_install_missing PKG...: apt-get installs the missing ones (as root), or says what to
+# install and fails. TB_INSTALL=no never installs.
+tb_install_missing() {
+	local missing
+	if ! command -v dpkg-query >/dev/null 2>&1; then
+		echo "Not a Debian system: make sure these (or their equivalents) are installed: $*" >&2
+		return 0
+	fi
+	missing=$(tb_pkg_missing "$@")
+	[ -n "$missing" ] || return 0
+	if [ "${TB_INSTALL:-yes}" = no ] || [ "$(id -u)" != 0 ]; then
+		echo "Missing packages: $missing" >&2
+		echo "Install them (as root: apt-get install $missing) and run this again." >&2
+		return 1
+	fi
+	echo "Installing: $missing"
+	# The packages' own services (lighttpd and apache2 on port 80) are not started: we run
+	# our own servers on other ports, and two of them on port 80 would fail the install.
+	# policy-rc.d is Debian's switch for that (invoke-rc.d(8)); ours lives only during it.
+	(
+		policy=/usr/sbin/policy-rc.d
+		if [ ! -e "$policy" ]; then
+			trap 'rm -f "$policy"' EXIT
+			trap 'exit 130' INT TERM HUP
+			printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy"
+		fi
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -q || exit
+		# shellcheck disable=SC2086
+		apt-get install -q -y --no-install-recommends $missing
+	)
+}
