@@ -7,7 +7,8 @@ TB_PKGS_BUILD="build-essential autoconf automake pkg-config libfcgi-dev libssl-d
 # Running the demo: lighttpd with its TLS module (a separate package since Debian 12).
 TB_PKGS_DEMO="lighttpd lighttpd-mod-openssl openssl curl jq"
 # Everything make check uses.
-TB_PKGS_TEST="apache2 libapache2-mod-fcgid python3 python3-cryptography valgrind nodejs npm"
+TB_PKGS_TEST="apache2 libapache2-mod-fcgid python3 python3-cryptography valgrind nodejs npm
+	ca-certificates"
 
 tb_pkg_missing() {
 	local p missing=
@@ -19,8 +20,8 @@ tb_pkg_missing() {
 	printf '%s' "${missing# }"
 }
 
-# tb_install_missing PKG...: apt-get installs the missing ones (as root), or says what to
-# install and fails. TB_INSTALL=no never installs.
+# tb_install_missing PKG...: apt-get installs the missing ones when run as root; otherwise,
+# or with TB_INSTALL=no, it only says what is missing.
 tb_install_missing() {
 	local missing
 	if ! command -v dpkg-query >/dev/null 2>&1; then
@@ -30,9 +31,9 @@ tb_install_missing() {
 	missing=$(tb_pkg_missing "$@")
 	[ -n "$missing" ] || return 0
 	if [ "${TB_INSTALL:-yes}" = no ] || [ "$(id -u)" != 0 ]; then
-		echo "Missing packages: $missing" >&2
-		echo "Install them (as root: apt-get install $missing) and run this again." >&2
-		return 1
+		# Go on: what needs them fails or skips, and says so.
+		echo "Not installed: $missing (as root: apt-get install $missing)" >&2
+		return 0
 	fi
 	echo "Installing: $missing"
 	# The packages' own services (lighttpd and apache2 on port 80) are not started: we run

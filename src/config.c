@@ -154,8 +154,32 @@ parse_long(const char *s, long min, long max, long *out)
 static int
 is_loopback_host(const char *host, size_t n)
 {
-	return (n == 9 && strncasecmp(host, "localhost", 9) == 0) ||
-	    (n >= 4 && strncmp(host, "127.", 4) == 0) || (n == 5 && strncmp(host, "[::1]", 5) == 0);
+	size_t i;
+
+	if ((n == 9 && strncasecmp(host, "localhost", 9) == 0) ||
+	    (n == 5 && strncmp(host, "[::1]", 5) == 0))
+		return 1;
+	/* 127.0.0.0/8 as a dotted address, not any name that starts with "127." */
+	if (n < 4 || strncmp(host, "127.", 4) != 0)
+		return 0;
+	for (i = 4; i < n; i++)
+		if (!isdigit((unsigned char)host[i]) && host[i] != '.')
+			return 0;
+	return 1;
+}
+
+/* 1 when [p, end) is empty or ":" and a port number. */
+static int
+valid_port(const char *p, const char *end)
+{
+	if (p == end)
+		return 1;
+	if (*p != ':' || end - p < 2 || end - p > 6)
+		return 0;
+	for (p++; p < end; p++)
+		if (!isdigit((unsigned char)*p))
+			return 0;
+	return 1;
 }
 
 /*
@@ -165,7 +189,8 @@ is_loopback_host(const char *host, size_t n)
 static int
 check_url(const char *url, int allow_path, const char **why)
 {
-	const char *host, *end;
+	const char *host, *end, *stop;
+	size_t hlen;
 	int https;
 
 	if (strncmp(url, "https://", 8) == 0) {
@@ -196,18 +221,22 @@ check_url(const char *url, int allow_path, const char **why)
 		*why = "must not have a path";
 		return -1;
 	}
-	if (!https) {
-		const char *stop;
-
-		if (host[0] == '[')
-			stop = memchr(host, ']', (size_t)(end - host));
-		else if ((stop = memchr(host, ':', (size_t)(end - host))) == NULL)
+	/* the host (an IPv6 literal keeps its brackets), then at most a port */
+	if (host[0] == '[') {
+		stop = memchr(host, ']', (size_t)(end - host));
+		hlen = stop != NULL ? (size_t)(stop - host) + 1 : 0;
+	} else {
+		if ((stop = memchr(host, ':', (size_t)(end - host))) == NULL)
 			stop = end;
-		if (stop == NULL || !is_loopback_host(host, (size_t)(stop - host) + (host[0] == '[')))
-		{
-			*why = "must be https:// (plain http:// only for loopback hosts)";
-			return -1;
-		}
+		hlen = (size_t)(stop - host);
+	}
+	if (hlen == 0 || !valid_port(host + hlen, end)) {
+		*why = "must have a host name or address and at most a numeric port";
+		return -1;
+	}
+	if (!https && !is_loopback_host(host, hlen)) {
+		*why = "must be https:// (plain http:// only for loopback hosts)";
+		return -1;
 	}
 	return 0;
 }
@@ -222,10 +251,34 @@ strip_slashes(char *s)
 		s[--n] = '\0';
 }
 
+/*
+ * The next item of a comma list, trimmed; empty items are skipped (" a,, b ," is {a, b}, as in
+ * the original). Cuts the list in place; *rest moves past the item. NULL at the end.
+ */
+static char *
+next_item(char **rest)
+{
+	while (**rest != '\0') {
+		char *p = *rest, *e;
+		size_t n = strcspn(p, ",");
+
+		*rest = p[n] == ',' ? p + n + 1 : p + n;
+		p[n] = '\0';
+		while (isspace((unsigned char)*p))
+			p++;
+		e = p + strlen(p);
+		while (e > p && isspace((unsigned char)e[-1]))
+			*--e = '\0';
+		if (*p != '\0')
+			return p;
+	}
+	return NULL;
+}
+
 static void
 load_flows(struct loader *l, struct tb_config *c)
 {
-	char *v = value(l, "AUTH_FLOWS"), *p, *save = NULL;
+	char *v = value(l, "AUTH_FLOWS"), *p, *rest;
 	const char *list = v != NULL ? v : flow_names[TB_FLOW_MTLS];
 	char *copy = strdup(list);
 
@@ -233,18 +286,9 @@ load_flows(struct loader *l, struct tb_config *c)
 		problem(l, 0, "AUTH_FLOWS", "out of memory");
 		goto out;
 	}
-	/* " a,, b ," is {a, b}, as in the original */
-	for (p = strtok_r(copy, ",", &save); p != NULL; p = strtok_r(NULL, ",", &save)) {
-		char *e;
+	for (rest = copy; (p = next_item(&rest)) != NULL;) {
 		size_t i, k;
 
-		while (isspace((unsigned char)*p))
-			p++;
-		e = p + strlen(p);
-		while (e > p && isspace((unsigned char)e[-1]))
-			*--e = '\0';
-		if (*p == '\0')
-			continue;
 		for (i = 0; i < TB_FLOWS_MAX; i++)
 			if (strcmp(p, flow_names[i]) == 0)
 				break;
@@ -303,9 +347,12 @@ load_audience(struct loader *l, struct tb_config *c)
 		tb_buf_free(&b);
 	}
 	if (aud != NULL) {
-		for (const char *p = aud; *p != '\0'; p++)
-			if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f)
+		for (const char *p = aud; *p != '\0'; p++) {
+			if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f) {
 				problem(l, 0, "TOKEN_AUDIENCE", "must not contain spaces or control characters");
+				break; /* one line for the setting, not one per character */
+			}
+		}
 		c->audience = aud;
 	} else if (c->sts_audience != NULL) {
 		tb_buf_init(&b, VALUE_MAX);
@@ -331,6 +378,10 @@ load_issuer(struct loader *l, struct tb_config *c)
 		return;
 	}
 	strip_slashes(c->issuer);
+	if (strlen(c->issuer) > TB_ISSUER_MAX) {
+		problem(l, 0, "TOKEN_ISSUER", "longer than %d bytes", TB_ISSUER_MAX);
+		return;
+	}
 	if (check_url(c->issuer, 1, &why) != 0) {
 		problem(l, 0, "TOKEN_ISSUER", "%s (got '%s')", why, c->issuer);
 		return;
@@ -343,7 +394,7 @@ load_issuer(struct loader *l, struct tb_config *c)
 static void
 load_signing(struct loader *l, struct tb_config *c)
 {
-	char *keys = value(l, "SIGNING_KEYS"), *p, *save = NULL;
+	char *keys = value(l, "SIGNING_KEYS"), *p, *rest;
 
 	c->signing_account = value(l, "SIGNING_SERVICE_ACCOUNT");
 	if ((keys == NULL) == (c->signing_account == NULL)) {
@@ -357,16 +408,7 @@ load_signing(struct loader *l, struct tb_config *c)
 		    "must be a service account email or 'default' (got '%s')", c->signing_account);
 	if (keys == NULL)
 		return;
-	for (p = strtok_r(keys, ",", &save); p != NULL; p = strtok_r(NULL, ",", &save)) {
-		char *e;
-
-		while (isspace((unsigned char)*p))
-			p++;
-		e = p + strlen(p);
-		while (e > p && isspace((unsigned char)e[-1]))
-			*--e = '\0';
-		if (*p == '\0')
-			continue;
+	for (rest = keys; (p = next_item(&rest)) != NULL;) {
 		if (c->nsigning_keys == TB_KEYS_MAX) {
 			problem(l, 0, "SIGNING_KEYS", "more than %d keys", TB_KEYS_MAX);
 			break;

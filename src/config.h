@@ -11,6 +11,8 @@
 #define TB_VALIDITY_MIN 1   /* TOKEN_VALIDITY bounds, minutes (signJwt refuses more than 12 h) */
 #define TB_VALIDITY_MAX 720
 #define TB_TIMEOUT_MAX 120  /* UPSTREAM_TIMEOUT bound, seconds */
+#define TB_ISSUER_MAX 1000  /* longest TOKEN_ISSUER: routes.c builds <issuer>/token and such in
+                             buffers of ISSUER_MAX (1024) plus a little */
 
 enum tb_flow_kind { TB_FLOW_MTLS, TB_FLOW_XLB };
 

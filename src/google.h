@@ -23,7 +23,9 @@ void tb_google_free(struct tb_google *g);
 /*
  * The calls below return 0, or:
  *   TB_ERR_DENIED       Google answered 4xx; detail holds Google's code and message
- *   TB_ERR_UNAVAILABLE  unreachable, timed out, reset, or 5xx
+ *   TB_ERR_UNAVAILABLE  unreachable, timed out, reset, 5xx, or 408/429 (retry later)
+ *   TB_ERR_REQUEST      an input that comes from the client is unusable (scope, account)
+ *   TB_ERR_INVALID      an input from the caller is unusable (a bug), TB_ERR_ALLOC
  *   TB_ERR_UPSTREAM     a reply that is not what Google documents (or over TB_UPSTREAM_MAX)
  * and log the detail themselves. detail (TB_DETAIL_MAX bytes) is always NUL-terminated.
  * Tokens they return are the caller's (free with tb_free_secret).

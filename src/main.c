@@ -1,5 +1,4 @@
 /* main.c: the command line (--check-config, --jwks, --version, --help), then serve. */
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,10 +145,6 @@ main(int argc, char **argv)
 		printf("token-broker %s\n", PACKAGE_VERSION);
 		return 0;
 	}
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		fputs("token-broker: libcurl could not start\n", stderr);
-		return 1;
-	}
 	if (argc == 1)
 		status = serve();
 	else if (strcmp(argv[1], "--check-config") == 0)
@@ -160,6 +155,5 @@ main(int argc, char **argv)
 		fprintf(stderr, "token-broker: unknown option '%s'\n\n%s", argv[1], usage);
 		status = 2;
 	}
-	curl_global_cleanup();
 	return status;
 }

@@ -167,6 +167,16 @@ below(const char *path, const char *prefix)
 	return path + n;
 }
 
+/* 1 when s is printable ASCII without spaces, as a URL path is once escaped. */
+static int
+path_printable(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f)
+			return 0;
+	return 1;
+}
+
 int
 tb_request_route(const struct tb_request *req, const char *issuer_path, char **mount,
     char **route)
@@ -200,6 +210,15 @@ tb_request_route(const struct tb_request *req, const char *issuer_path, char **m
 	}
 	if (*rest == '\0')
 		rest = "/";
+	/*
+	 * Without TOKEN_ISSUER the mount point becomes part of the issuer, and so of the Location
+	 * header: a SCRIPT_NAME that the web server decoded from the client's URL must not carry
+	 * CR, LF or anything else that has no place in a URL path.
+	 */
+	if (issuer_path == NULL && !path_printable(m)) {
+		r = TB_ERR_REQUEST;
+		goto out;
+	}
 	if ((*mount = strdup(m)) == NULL || (*route = strdup(rest)) == NULL) {
 		free(*mount);
 		*mount = NULL;
@@ -279,7 +298,7 @@ hex_run(const char *s, size_t want, char *out, size_t max)
 {
 	size_t n = 0;
 
-	while (isxdigit((unsigned char)s[n]) && n < max)
+	while (n < max && isxdigit((unsigned char)s[n]))
 		n++;
 	if (n == 0 || (want != 0 && n != want) || isxdigit((unsigned char)s[n]))
 		return 0;

@@ -36,7 +36,9 @@ enum tb_method tb_request_method(const struct tb_request *req);
 /*
  * Splits the request's path into the mount point and the route below it ("/token"), from
  * PATH_INFO, or from REQUEST_URI below SCRIPT_NAME or below issuer_path (TOKEN_ISSUER's path,
- * NULL when the issuer comes from Host). *mount and *route are the caller's.
+ * NULL when the issuer comes from Host). *mount and *route are the caller's. TB_ERR_REQUEST when
+ * issuer_path is NULL and the mount, which then goes into the issuer, is not printable ASCII
+ * without spaces.
  */
 int tb_request_route(const struct tb_request *req, const char *issuer_path, char **mount,
     char **route);

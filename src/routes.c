@@ -410,8 +410,12 @@ fail:
 	    "Issuing access token for client '%s' failed: %s: %s", id->client_id, tb_err_str(r), detail);
 	if (r == TB_ERR_DENIED)
 		snprintf(desc, DESC_MAX, "%s", detail); /* Google's own words, as SPEC.md asks */
-	else
+	else if (r == TB_ERR_REQUEST)
+		snprintf(desc, DESC_MAX, "The scope or service_account is not valid");
+	else if (r == TB_ERR_UNAVAILABLE || r == TB_ERR_UPSTREAM)
 		snprintf(desc, DESC_MAX, "Google's token services are unavailable; try again later");
+	else
+		snprintf(desc, DESC_MAX, "Issuing an access token failed");
 	return r;
 }
 

@@ -21,15 +21,15 @@ TB_NKEYS=2
 # but an expired certificate fails the handshake itself.
 TB_EXPIRED_TLS_OK=1
 
-tb_subst apache "$TB_SRCDIR/apache/httpd.conf" "$TB_TMP/conf/httpd.conf" \
+if ! tb_subst apache "$TB_SRCDIR/apache/httpd.conf" "$TB_TMP/conf/httpd.conf" \
 	TB_CONFDIR="$TB_TMP/conf" \
+	TB_LISTEN="127.0.0.1:$TB_PORT" \
 	TB_RUNDIR="$TB_TMP/run" \
 	TB_LOGDIR="$TB_TMP/log" \
 	TB_USER="$TB_RUN_USER" \
 	TB_GROUP="$TB_RUN_GROUP" \
-	TB_MODULES="$TB_MODULES" \
-	TB_LISTEN="127.0.0.1:$TB_PORT" &&
-	tb_subst apache "$TB_SRCDIR/apache/token-broker.conf" "$TB_TMP/conf/token-broker.conf" \
+	TB_MODULES="$TB_MODULES" ||
+	! tb_subst apache "$TB_SRCDIR/apache/token-broker.conf" "$TB_TMP/conf/token-broker.conf" \
 		TB_PORT="$TB_PORT" \
 		TB_SERVER_NAME=localhost \
 		TB_PROGRAM="$TB_PROGRAM" \
@@ -37,7 +37,10 @@ tb_subst apache "$TB_SRCDIR/apache/httpd.conf" "$TB_TMP/conf/httpd.conf" \
 		TB_SERVER_KEY="$TB_PKI/server.key" \
 		TB_CLIENT_CA="$TB_PKI/ca.pem" \
 		TB_SIGNING_KEYS="$TB_PKI/signing-ec.pem,$TB_PKI/signing-rsa.pem" \
-		TB_ISSUER="$TB_BASE" || { tap_rest "apache configuration substitution failed" fail; exit 1; }
+		TB_ISSUER="$TB_BASE"; then
+	tap_rest "apache configuration substitution failed" fail
+	exit 1
+fi
 
 if ! tb_out=$("$APACHE2" -t -f "$TB_TMP/conf/httpd.conf" 2>&1); then
 	tap_diag "apache2 -t: $tb_out"

@@ -20,6 +20,7 @@ TB_AUD=https://iam.googleapis.com/projects/123456789012/locations/global/workloa
 TB_START_TIMEOUT=100        # tenths of a second for a server to answer after starting
 TB_STOP_TIMEOUT=50          # tenths of a second for it to exit after SIGTERM
 TB_CURL_TIMEOUT=15          # seconds for one curl run
+# shellcheck disable=SC2034 # used by the scripts that source this file
 TB_NCASES=12                # tests that tb_run_cases reports
 
 # ---- TAP ---------------------------------------------------------------------------------
@@ -319,6 +320,7 @@ tb_expect_status() {
 
 tb_expect_header() {
 	tb_v=$(tb_header "$1")
+	# shellcheck disable=SC2254 # $2 is a pattern
 	case $tb_v in
 	$2) ;;
 	*) tb_fail "header $1: '$tb_v', expected '$2'" ;;

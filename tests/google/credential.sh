@@ -90,6 +90,16 @@ for a in sys.argv[2:]:
 EOF
 }
 
+no_temporary() { # no_temporary DIR: nothing but output.json there
+	for f in "$1"/* "$1"/.[!.]*; do
+		case $f in
+		*/output.json | */'*' | */'.[!.]*') ;;
+		*) return 1 ;;
+		esac
+	done
+	return 0
+}
+
 requests() {
 	c=$(grep -c . "$work/record" 2>/dev/null)
 	echo "${c:-0}"
@@ -215,7 +225,7 @@ mkdir -p "$work/cache"
 script ok
 GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE=$OUT run save --url "$URL" --cert "$CERT" --key "$KEY" --cacert "$CA"
 [ $rc -eq 0 ] && [ -f "$OUT" ] && [ "$(stat -c %a "$OUT")" = 600 ] &&
-	[ "$(cat "$OUT")" = "$(cat "$work/save.out")" ] && [ -z "$(ls "$work/cache" | grep -v '^output.json$')" ]
+	[ "$(cat "$OUT")" = "$(cat "$work/save.out")" ] && no_temporary "$work/cache"
 ok $? "the response is saved in GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE (mode 600, no temporary left)"
 
 script ok

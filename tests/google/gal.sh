@@ -12,6 +12,7 @@ if [ ! -f "$(dirname "$0")/../e2e/lib.sh" ]; then
 	echo "1..0 # SKIP tests/e2e/lib.sh is missing"
 	exit 0
 fi
+# shellcheck source=tests/e2e/lib.sh
 . "$(dirname "$0")/../e2e/lib.sh"
 
 AUDIENCE=//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/test-pool/providers/test-provider
@@ -257,6 +258,7 @@ esac
 grep -q '"path": "/v1/token".*untrusted' "$W/record" 2>/dev/null && tb_fail "STS was called"
 tb_end "an untrusted client certificate: getAccessToken() fails with the broker's invalid_client"
 
+# shellcheck disable=SC2154 # tb_failed is lib.sh's
 if [ "$tb_failed" = 1 ]; then
 	for f in "$W"/*.out "$W"/*.err "$W/standin.err"; do
 		[ -s "$f" ] && tap_diag "---- $(basename "$f") ----" "$(head -c 2000 "$f")"

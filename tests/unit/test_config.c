@@ -71,7 +71,16 @@ static const struct {
 	{"UPSTREAM_TIMEOUT", "0", "UPSTREAM_TIMEOUT"},
 	{"MTLS_HEADER_CLIENT_ID", "X-Client-Cert-Present", "MTLS_HEADER_CLIENT_ID"},
 	{"GCE_METADATA_HOST", "meta/evil", "GCE_METADATA_HOST"},
+	/* plain http only for a loopback address, not for a name that starts like one */
+	{"STS_ENDPOINT", "http://127.evil.example", "STS_ENDPOINT"},
+	{"STS_ENDPOINT", "http://127.0.0.1.nip.io:8080", "STS_ENDPOINT"},
+	{"IAMCREDENTIALS_ENDPOINT", "http://[::1]evil.example", "IAMCREDENTIALS_ENDPOINT"},
+	{"STS_ENDPOINT", "https://sts.example.com:https", "STS_ENDPOINT"},
+	{"TOKEN_ISSUER", "https://broker.example.net:/idp", "TOKEN_ISSUER"},
 };
+
+static const char *const loopback_urls[] = {"http://localhost:8080", "http://[::1]:8080/",
+    "http://127.0.0.1", "https://[2001:db8::1]:8443"};
 
 int
 main(void)
@@ -145,6 +154,32 @@ main(void)
 	is_int(load("STS_ENDPOINT", "http://127.0.0.1:8080/", &c), 0, "plain http on loopback is fine");
 	is_str(c->sts_endpoint, "http://127.0.0.1:8080", "without the slash");
 	tb_config_free(c);
+	for (i = 0; i < sizeof(loopback_urls) / sizeof(loopback_urls[0]); i++) {
+		is_int(load("STS_ENDPOINT", loopback_urls[i], &c), 0, "STS_ENDPOINT=%s is fine",
+		    loopback_urls[i]);
+		tb_config_free(c);
+	}
+
+	/* routes.c builds <issuer>/token in a bounded buffer: a longer issuer would be cut short */
+	{
+		char issuer[TB_ISSUER_MAX + 2] = "https://broker.example.net/";
+		size_t n = strlen(issuer);
+
+		memset(issuer + n, 'p', sizeof(issuer) - 1 - n);
+		issuer[sizeof(issuer) - 1] = '\0';
+		c = (struct tb_config *)1;
+		is_int(load("TOKEN_ISSUER", issuer, &c), TB_ERR_CONFIG, "a %zu-byte TOKEN_ISSUER is refused",
+		    strlen(issuer));
+		is_str(last_setting, "TOKEN_ISSUER", "naming TOKEN_ISSUER");
+		issuer[TB_ISSUER_MAX] = '\0';
+		is_int(load("TOKEN_ISSUER", issuer, &c), 0, "a %d-byte one is fine", TB_ISSUER_MAX);
+		tb_config_free(c);
+	}
+
+	c = (struct tb_config *)1;
+	is_int(load("TOKEN_AUDIENCE", "a b\tc d", &c), TB_ERR_CONFIG, "TOKEN_AUDIENCE with spaces");
+	is_int(problems, 1, "is one problem, not one a character");
+
 	is_int(load("TOKEN_VALIDITY", " 720 ", &c), 0, "720 minutes, trimmed");
 	is_int(c->validity, 720, "is kept");
 	tb_config_free(c);

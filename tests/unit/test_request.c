@@ -107,6 +107,23 @@ main(void)
 		free(route);
 		tb_request_free(req);
 	}
+	{
+		/* the mount goes into a Host-derived issuer and from there into Location */
+		const char *p[] = {"REQUEST_URI=/x", "SCRIPT_NAME=/x\r\nSet-Cookie: a=b", "PATH_INFO=/",
+		    NULL};
+
+		req = request(p);
+		mount = route = (char *)1;
+		is_int(tb_request_route(req, NULL, &mount, &route), TB_ERR_REQUEST,
+		    "a mount with CR LF is refused when it would go into the issuer");
+		ok(mount == NULL && route == NULL, "and gives nothing");
+		is_int(tb_request_route(req, "/idp", &mount, &route), 0,
+		    "but not when TOKEN_ISSUER fixes the issuer");
+		is_str(route, "/", "the route is still found");
+		free(mount);
+		free(route);
+		tb_request_free(req);
+	}
 	for (i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++)
 		is_int(tb_host_valid(hosts[i].host), hosts[i].valid, "Host '%s'", hosts[i].host);
 
