@@ -126,6 +126,8 @@ tb_hex_encode(const unsigned char *in, size_t n, char sep, char **out)
 	char *s;
 
 	*out = NULL;
+	if (n > ((size_t)-1 - 1) / 3)
+		return TB_ERR_LIMIT;
 	if ((s = malloc(n * 3 + 1)) == NULL)
 		return TB_ERR_ALLOC;
 	for (i = 0; i < n; i++) {

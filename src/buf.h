@@ -14,7 +14,7 @@ struct tb_buf {
 
 /* Starts an empty buffer that may hold up to max bytes. */
 void tb_buf_init(struct tb_buf *b, size_t max);
-/* Wipes and frees the contents; the buffer may be used again (empty, same cap). */
+/* Wipes and frees the contents; the buffer may be used again (empty, same max). */
 void tb_buf_free(struct tb_buf *b);
 /* Empties the buffer, keeping its memory. */
 void tb_buf_reset(struct tb_buf *b);

@@ -55,6 +55,9 @@ read_body(struct tb_request *req, int (*read_fn)(void *arg, char *p, int n), voi
 		tb_request_set_too_large(req); /* not read: the web server discards it */
 		return 0;
 	}
+	/* without a length only a POST may have a body (RFC 3875 section 4.2): read it to the end */
+	if (want < 0 && tb_request_method(req) != TB_METHOD_POST)
+		want = 0;
 	/* without a length (chunked through some servers) read to the end, within the cap */
 	while (want < 0 || got < (size_t)want) {
 		int room = (int)(sizeof(body) - got);
@@ -70,6 +73,11 @@ read_body(struct tb_request *req, int (*read_fn)(void *arg, char *p, int n), voi
 	if (got > TB_BODY_MAX) {
 		tb_request_set_too_large(req);
 		r = 0;
+	} else if (want >= 0 && got < (size_t)want) {
+		/* the client went away: never act on part of a form */
+		tb_log(TB_LOG_WARNING, "api.request", NULL, "The request body ended after %zu of %ld bytes",
+		    got, want);
+		r = TB_ERR_IO;
 	} else
 		r = tb_request_set_body(req, body, got);
 	memset(body, 0, got);
@@ -113,14 +121,21 @@ handle(struct tb_app *app, char **envp, int (*read_fn)(void *, char *, int), voi
 			goto out;
 	if ((r = read_body(req, read_fn, rarg)) != 0)
 		goto out;
+	/* from here on the routes log what goes wrong, with the request's trace */
 	if ((r = tb_app_handle(app, req, time(NULL), &resp)) != 0)
-		goto out;
+		goto answer;
 	r = write_response(resp, write_fn, warg);
+	goto answer;
 out:
-	if (r != 0 && r != TB_ERR_IO) {
+	if (r == TB_ERR_LIMIT)
+		tb_log(TB_LOG_WARNING, "api.request", NULL,
+		    "Refused a request with more than %d parameters or %d bytes of them", TB_PARAMS_MAX,
+		    TB_PARAMS_BYTES);
+	else if (r != TB_ERR_IO)
 		tb_log(TB_LOG_ERROR, "api.request", NULL, "Request failed: %s", tb_err_str(r));
+answer:
+	if (r != 0 && r != TB_ERR_IO)
 		write_fn(warg, broken, (int)sizeof(broken) - 1);
-	}
 	tb_response_free(resp);
 	tb_request_free(req);
 	return r;
@@ -154,6 +169,7 @@ int
 tb_fcgi_serve(struct tb_app *app)
 {
 	struct sigaction sa;
+	sigset_t stop_set;
 	FCGX_Request rq;
 	unsigned long served = 0;
 	int r;
@@ -167,7 +183,7 @@ tb_fcgi_serve(struct tb_app *app)
 		tb_log(TB_LOG_CRITICAL, "runtime.startup", NULL, "libfcgi could not start");
 		return 1;
 	}
-	/* no SA_RESTART: a stop signal interrupts the wait in accept, never a request */
+	/* no SA_RESTART: a stop signal interrupts the wait in accept; requests block it */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop;
 	sigemptyset(&sa.sa_mask);
@@ -177,10 +193,16 @@ tb_fcgi_serve(struct tb_app *app)
 	signal(SIGPIPE, SIG_IGN);
 	tb_log(TB_LOG_INFO, "runtime.startup", NULL, "token-broker %s serving FastCGI (pid %ld)",
 	    PACKAGE_VERSION, (long)getpid());
+	sigemptyset(&stop_set);
+	sigaddset(&stop_set, SIGTERM);
+	sigaddset(&stop_set, SIGINT);
+	sigaddset(&stop_set, SIGUSR1);
 	while (!stopping && FCGX_Accept_r(&rq) >= 0) {
+		sigprocmask(SIG_BLOCK, &stop_set, NULL); /* a stop waits for this request */
 		handle(app, rq.envp, fcgi_read, rq.in, fcgi_write, rq.out);
 		FCGX_Finish_r(&rq);
 		served++;
+		sigprocmask(SIG_UNBLOCK, &stop_set, NULL); /* a pending stop lands here */
 	}
 	FCGX_Free(&rq, 1);
 	tb_log(TB_LOG_INFO, "runtime.shutdown", NULL, "token-broker stopping after %lu requests",

@@ -130,7 +130,8 @@ tb_json_parse(const char *text, size_t n, struct tb_json **out)
 		return TB_ERR_INVALID;
 	if ((tok = json_tokener_new_ex(TB_JSON_DEPTH_MAX)) == NULL)
 		return TB_ERR_ALLOC;
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	/* invalid UTF-8 would otherwise pass through into tokens and log lines as it came */
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 	v = json_tokener_parse_ex(tok, text, (int)n);
 	if (v == NULL || json_tokener_get_error(tok) != json_tokener_success) {
 		if (json_tokener_get_error(tok) == json_tokener_error_depth)

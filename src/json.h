@@ -30,8 +30,9 @@ int tb_json_append_str(struct tb_json *a, const char *s);
 int tb_json_render(const struct tb_json *j, char **out);
 
 /*
- * Parses n bytes of JSON text (at most TB_JSON_PARSE_MAX, nesting at most TB_JSON_DEPTH_MAX) into
- * a new value; the whole text must be one value. TB_ERR_INVALID or TB_ERR_LIMIT otherwise.
+ * Parses n bytes of JSON text (at most TB_JSON_PARSE_MAX, nesting at most TB_JSON_DEPTH_MAX, valid
+ * UTF-8) into a new value; the whole text must be one value. TB_ERR_INVALID or TB_ERR_LIMIT
+ * otherwise.
  */
 int tb_json_parse(const char *text, size_t n, struct tb_json **out);
 

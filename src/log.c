@@ -54,6 +54,22 @@ tb_log_close(void)
 	log_project = NULL;
 }
 
+/* Drops an incomplete UTF-8 sequence that cutting the message left at its end. */
+static void
+trim_utf8(char *s)
+{
+	size_t n = strlen(s), i = n, need;
+	unsigned char c;
+
+	while (i > 0 && n - i < 3 && ((unsigned char)s[i - 1] & 0xc0) == 0x80)
+		i--;
+	if (i == 0 || ((c = (unsigned char)s[i - 1]) & 0xc0) != 0xc0)
+		return;
+	need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+	if (n - (i - 1) < need)
+		s[i - 1] = '\0';
+}
+
 static void
 write_line(const char *s, size_t n)
 {
@@ -121,6 +137,7 @@ tb_log(enum tb_severity sev, const char *event, const struct tb_log_ctx *ctx, co
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	trim_utf8(msg);
 	for (;;) {
 		if ((line = render(sev, event, ctx, msg)) == NULL) {
 			static const char oom[] = "{\"severity\":\"ERROR\",\"message\":\"failed to log\"}\n";
@@ -132,6 +149,7 @@ tb_log(enum tb_severity sev, const char *event, const struct tb_log_ctx *ctx, co
 			break;
 		/* too long (labels are bounded elsewhere): shorten the message and try again */
 		msg[strlen(msg) / 2] = '\0';
+		trim_utf8(msg);
 		free(line);
 	}
 	/* the rendered text has no raw newline: json-c escapes control characters */

@@ -2,7 +2,7 @@
 #ifndef TB_LOG_H
 #define TB_LOG_H
 
-#define TB_LOG_LINE_MAX 8192 /* a longer line is cut (its message shortened), never split */
+#define TB_LOG_LINE_MAX 4096 /* PIPE_BUF: a line is one atomic write; longer messages are cut */
 
 enum tb_severity { TB_LOG_DEBUG, TB_LOG_INFO, TB_LOG_NOTICE, TB_LOG_WARNING, TB_LOG_ERROR, TB_LOG_CRITICAL };
 

@@ -1,7 +1,9 @@
 /* main.c: the command line (--check-config, --jwks, --version, --help), then serve. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "err.h"
@@ -45,6 +47,26 @@ report_log(void *arg, int warning, const char *setting, const char *msg)
 	    msg);
 }
 
+/*
+ * Can LOG_FILE be appended to (or created)? Checked without creating it: --check-config often
+ * runs as root, and a root-owned new file would stop the service user from opening it.
+ */
+static int
+log_file_writable(const char *file)
+{
+	char dir[4096];
+	const char *slash;
+
+	if (access(file, W_OK) == 0)
+		return 1;
+	if (errno != ENOENT)
+		return 0;
+	if ((slash = strrchr(file, '/')) == NULL)
+		return access(".", W_OK | X_OK) == 0;
+	snprintf(dir, sizeof(dir), "%.*s", (int)(slash == file ? 1 : slash - file), file);
+	return access(dir, W_OK | X_OK) == 0;
+}
+
 static int
 check_config(void)
 {
@@ -53,18 +75,23 @@ check_config(void)
 	char why[512] = "";
 	int errors = 0;
 
-	if (tb_config_load(report_plain, &errors, &cfg) != 0 || errors > 0)
+	if (tb_config_load(report_plain, &errors, &cfg) != 0 || errors > 0) {
+		if (errors == 0) {
+			fprintf(stderr, "token-broker: out of memory\n");
+			errors++;
+		}
 		goto out;
+	}
 	if (tb_app_new(cfg, &app, why, sizeof(why)) != 0) {
 		fprintf(stderr, "token-broker: %s\n", why);
 		errors++;
 		goto out;
 	}
-	if (cfg->log_file != NULL && tb_log_open(cfg->log_file, NULL) != 0) {
-		fprintf(stderr, "token-broker: LOG_FILE: cannot open '%s' for appending\n", cfg->log_file);
+	if (cfg->log_file != NULL && !log_file_writable(cfg->log_file)) {
+		fprintf(stderr, "token-broker: LOG_FILE: '%s' cannot be appended to by this user (%s)\n",
+		    cfg->log_file, strerror(errno));
 		errors++;
 	}
-	tb_log_close();
 out:
 	if (errors == 0)
 		fprintf(stderr, "token-broker: the configuration is usable\n");

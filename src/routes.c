@@ -17,6 +17,7 @@
 #include "token.h"
 
 #define ISSUER_MAX 1024
+_Static_assert(TB_ISSUER_MAX < ISSUER_MAX, "TOKEN_ISSUER must fit the endpoint buffers");
 #define DESC_MAX 512
 #define EXT_TOKEN_TYPE "urn:ietf:params:oauth:token-type:id_token"
 #define ACCESS_LIFETIME_MAX 3600 /* generateAccessToken's limit without an org policy */
@@ -88,6 +89,9 @@ status_of(int err, const char **code)
 static int
 header(struct call *c, const char *name, const char *value)
 {
+	/* a CR or LF would end this header and start another (response splitting) */
+	if (strpbrk(value, "\r\n") != NULL)
+		return TB_ERR_INTERNAL;
 	return tb_buf_addf(&c->resp->head, "%s: %s\r\n", name, value);
 }
 
@@ -188,15 +192,44 @@ issuer(struct call *c)
 	return 0;
 }
 
+/* Sets key to a list of one string; o takes the list, even on failure. */
+static int
+set_list1(struct tb_json *o, const char *key, const char *value)
+{
+	struct tb_json *a = tb_json_array();
+
+	if (a != NULL && tb_json_append_str(a, value) != 0) {
+		tb_json_free(a);
+		return TB_ERR_ALLOC;
+	}
+	return tb_json_set(o, key, a);
+}
+
+/* Sets key to a list of n strings; o takes the list, even on failure. */
+static int
+set_list(struct tb_json *o, const char *key, const char *const *values, size_t n)
+{
+	struct tb_json *a = tb_json_array();
+	size_t i;
+
+	for (i = 0; a != NULL && i < n; i++) {
+		if (tb_json_append_str(a, values[i]) != 0) {
+			tb_json_free(a);
+			return TB_ERR_ALLOC;
+		}
+	}
+	return tb_json_set(o, key, a);
+}
+
 static int
 render_discovery(struct tb_app *app, const char *iss, char **out, char *detail)
 {
 	static const char *const claims[] = {"iss", "sub", "aud", "iat", "exp", "jti", "amr",
 	    "client_id", "client", "cnf"};
-	struct tb_json *o = tb_json_object(), *a, *aliases;
+	struct tb_json *o = tb_json_object(), *aliases;
 	const char *algs[TB_KEYS_MAX];
 	char token_ep[ISSUER_MAX + 16], *jwks_uri = NULL;
-	size_t i, n;
+	size_t n;
 	int r;
 
 	*out = NULL;
@@ -208,37 +241,23 @@ render_discovery(struct tb_app *app, const char *iss, char **out, char *detail)
 	    tb_json_set_str(o, "token_endpoint", token_ep) != 0 ||
 	    tb_json_set_str(o, "jwks_uri", jwks_uri) != 0)
 		goto out;
-	if ((a = tb_json_array()) == NULL || tb_json_append_str(a, "client_credentials") != 0 ||
-	    tb_json_set(o, "grant_types_supported", a) != 0)
-		goto out;
-	if ((a = tb_json_array()) == NULL || tb_json_append_str(a, "tls_client_auth") != 0 ||
-	    tb_json_set(o, "token_endpoint_auth_methods_supported", a) != 0)
-		goto out;
 	n = tb_signer_algs(app->signer, algs, TB_KEYS_MAX);
-	if ((a = tb_json_array()) == NULL)
-		goto out;
-	for (i = 0; i < n; i++)
-		if (tb_json_append_str(a, algs[i]) != 0)
-			break;
-	if (tb_json_set(o, "id_token_signing_alg_values_supported", a) != 0 || i < n)
-		goto out;
-	if ((a = tb_json_array()) == NULL || tb_json_append_str(a, "none") != 0 ||
-	    tb_json_set(o, "response_types_supported", a) != 0)
-		goto out;
-	if ((a = tb_json_array()) == NULL || tb_json_append_str(a, "public") != 0 ||
-	    tb_json_set(o, "subject_types_supported", a) != 0)
-		goto out;
-	if ((a = tb_json_array()) == NULL)
-		goto out;
-	for (i = 0; i < sizeof(claims) / sizeof(claims[0]); i++)
-		if (tb_json_append_str(a, claims[i]) != 0)
-			break;
-	if (tb_json_set(o, "claims_supported", a) != 0 || i < sizeof(claims) / sizeof(claims[0]))
+	if (set_list1(o, "grant_types_supported", "client_credentials") != 0 ||
+	    set_list1(o, "token_endpoint_auth_methods_supported", "tls_client_auth") != 0 ||
+	    set_list(o, "id_token_signing_alg_values_supported", algs, n) != 0 ||
+	    set_list1(o, "response_types_supported", "none") != 0 ||
+	    set_list1(o, "subject_types_supported", "public") != 0 ||
+	    set_list(o, "claims_supported", claims, sizeof(claims) / sizeof(claims[0])) != 0)
 		goto out;
 	if (tb_json_set_bool(o, "tls_client_certificate_bound_access_tokens", 1) != 0)
 		goto out;
-	if ((aliases = tb_json_object()) == NULL || tb_json_set_str(aliases, "token_endpoint", token_ep) != 0 ||
-	    tb_json_set(o, "mtls_endpoint_aliases", aliases) != 0)
+	if ((aliases = tb_json_object()) == NULL)
+		goto out;
+	if (tb_json_set_str(aliases, "token_endpoint", token_ep) != 0) {
+		tb_json_free(aliases);
+		goto out;
+	}
+	if (tb_json_set(o, "mtls_endpoint_aliases", aliases) != 0)
 		goto out;
 	r = tb_json_render(o, out);
 out:
@@ -351,7 +370,10 @@ param(const struct tb_form *form, const char *name, const char **value, char *de
 static int
 scope_valid(const char *s)
 {
-	if (strlen(s) > 4096)
+	size_t n = strlen(s);
+
+	/* scope tokens separated by single spaces: no empty token */
+	if (n == 0 || n > 4096 || s[0] == ' ' || s[n - 1] == ' ' || strstr(s, "  ") != NULL)
 		return 0;
 	for (; *s != '\0'; s++)
 		if (*s < 0x20 || *s > 0x7e || *s == '"' || *s == '\\')
@@ -473,9 +495,13 @@ token(struct call *c)
 		goto refuse;
 	c->ext = format != NULL && strcmp(format, "external_credential") == 0;
 	if ((r = param(form, "grant_type", &grant, desc)) != 0 ||
-	    (r = param(form, "scope", &scope, desc)) != 0 ||
-	    (r = param(form, "service_account", &account, desc)) != 0 ||
 	    (r = param(form, "client_id", &client_id, desc)) != 0)
+		goto refuse;
+	/* an executable's request ignores scope and service_account altogether (SPEC.md 4) */
+	if (c->ext)
+		scope = account = NULL;
+	else if ((r = param(form, "scope", &scope, desc)) != 0 ||
+	    (r = param(form, "service_account", &account, desc)) != 0)
 		goto refuse;
 	if (grant == NULL) {
 		r = TB_ERR_REQUEST;
@@ -589,6 +615,9 @@ refuse:
 	tb_log(TB_LOG_WARNING, "api.token", &c->log, "Refused token request: %s", desc);
 	r = fail(c, r, desc);
 out:
+	/* c->log points into id, and tb_app_handle may log after this returns */
+	c->log.client_id = c->log.x5_sha256 = c->log.x5_serial = c->log.subject = NULL;
+	c->log.flow = NULL;
 	tb_free_secret(at);
 	tb_free_secret(jwt);
 	free(claims);
@@ -635,15 +664,19 @@ tb_app_handle(struct tb_app *app, const struct tb_request *req, time_t now,
 	if ((c.resp = calloc(1, sizeof(*c.resp))) == NULL)
 		return TB_ERR_ALLOC;
 	tb_buf_init(&c.resp->head, TB_HEAD_MAX);
-	if ((r = tb_request_route(req, app->cfg->issuer_path, &c.mount, &route)) != 0)
-		goto out;
-	r = dispatch(&c, route);
+	r = tb_request_route(req, app->cfg->issuer_path, &c.mount, &route);
+	if (r == TB_ERR_REQUEST) {
+		tb_log(TB_LOG_WARNING, "api.request", &c.log,
+		    "Refused a request whose SCRIPT_NAME cannot be part of the issuer (TOKEN_ISSUER is "
+		    "unset)");
+		r = fail(&c, r, "The request path is not valid");
+	} else if (r == 0)
+		r = dispatch(&c, route);
 	if (r == 0 && c.head) {
 		tb_free_secret(c.resp->body);
 		c.resp->body = NULL;
 		c.resp->body_len = 0;
 	}
-out:
 	if (r != 0) {
 		tb_log(TB_LOG_ERROR, "api.request", &c.log, "Answering the request failed: %s",
 		    tb_err_str(r));

@@ -6,8 +6,9 @@
 # TB_SRCDIR, TB_BUILDDIR, PYTHON3, OPENSSL, CURL_BIN, LIGHTTPD, APACHE2; run by hand, the
 # defaults below find an in-tree build. TB_KEEP_TMP=1 keeps the temporary tree for a look.
 
-TB_SRCDIR=${TB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-TB_BUILDDIR=${TB_BUILDDIR:-$TB_SRCDIR}
+# Absolute: they end up in server configurations.
+TB_SRCDIR=$(cd "${TB_SRCDIR:-$(dirname "$0")/../..}" && pwd)
+TB_BUILDDIR=$(cd "${TB_BUILDDIR:-$TB_SRCDIR}" && pwd)
 PYTHON3=${PYTHON3:-python3}
 CURL_BIN=${CURL_BIN:-curl}
 OPENSSL=${OPENSSL:-openssl}
@@ -222,9 +223,10 @@ tb_proc_tree() {
 
 # Prints the pids of the running token-broker processes below the server.
 tb_broker_pids() {
+	tb_exe=$(readlink -f "$TB_PROGRAM")
 	for ps in $(tb_proc_tree "$TB_SERVER_PID"); do
 		p=${ps%%:*}
-		[ "$(readlink "/proc/$p/exe" 2>/dev/null)" = "$TB_PROGRAM" ] && echo "$p"
+		[ "$(readlink "/proc/$p/exe" 2>/dev/null)" = "$tb_exe" ] && echo "$p"
 	done
 }
 

@@ -77,6 +77,11 @@ main(void)
 		ok(tb_hex_encode(in, sizeof(in), 0, &h) == 0, "hex without separator");
 		is_str(h, "00c97fff", "plain hex");
 		free(h);
+		/* n * 3 + 1 would wrap to 3 bytes here; nothing of in is read before the check */
+		h = (char *)1;
+		is_int(tb_hex_encode(in, ((size_t)-1) / 3 + 1, ':', &h), TB_ERR_LIMIT,
+		    "a length whose hex would not fit in size_t is refused");
+		ok(h == NULL, "with no output");
 	}
 	return done_testing();
 }

@@ -43,6 +43,10 @@ main(void)
 	is_int(tb_json_parse("{\"a\":", 5, &p), TB_ERR_INVALID, "truncated text refused");
 	is_int(tb_json_parse("{\"a\":1,}", 8, &p), TB_ERR_INVALID, "strict: trailing comma refused");
 	is_int(tb_json_parse("{\"a\":\"\0\"}", 9, &p), TB_ERR_INVALID, "NUL byte refused");
+	is_int(tb_json_parse("{\"a\":\"\xff\xfe\"}", 10, &p), TB_ERR_INVALID, "invalid UTF-8 refused");
+	is_int(tb_json_parse("{\"a\":\"\xc3\"}", 9, &p), TB_ERR_INVALID, "truncated UTF-8 refused");
+	ok(tb_json_parse("{\"a\":\"\xc3\xa9\"}", 10, &p) == 0, "valid UTF-8 accepted");
+	tb_json_free(p);
 	for (i = 0; i < 100; i++)
 		deep[i] = '[';
 	for (i = 100; i < 200; i++)
