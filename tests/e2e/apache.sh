@@ -1,7 +1,7 @@
 #!/bin/sh
 # End-to-end through real Apache httpd 2.4: mod_ssl with client certificates and mod_fcgid
 # running token-broker, configured from the shipped apache/ files with only paths and the
-# port substituted, driven with curl --cert as seed 004 does.
+# port substituted, driven with curl --cert as a client would.
 
 . "$(dirname "$0")/lib.sh"
 

@@ -2,7 +2,7 @@
 # The README's first Quick start command works: scripts/demo --once, with the program from
 # this build (no apt-get, no build), a temporary demo directory and a free port, makes its
 # PKI with openssl, starts lighttpd from the shipped configuration, gets an ID token with
-# seed 004's curl command, shows its claims, and leaves nothing running.
+# the README's curl command, shows its claims, and leaves nothing running.
 
 . "$(dirname "$0")/lib.sh"
 

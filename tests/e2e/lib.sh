@@ -384,7 +384,7 @@ tb_run_cases() {
 	tb_expect_header Location "$TB_BASE/.well-known/openid-configuration"
 	tb_end "GET / redirects (307) to the discovery document"
 
-	# Seed 004's command, with the test CA for the server's certificate.
+	# The README's client command (curl --cert), with the test CA for the server's certificate.
 	tb_begin
 	# shellcheck disable=SC2086
 	tb_curl idtoken "$TB_BASE/token" --data "grant_type=client_credentials" $tb_client

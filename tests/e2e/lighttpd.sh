@@ -1,7 +1,7 @@
 #!/bin/sh
 # End-to-end through real lighttpd: mod_openssl with client certificates and mod_fastcgi
 # spawning token-broker, configured from the shipped lighttpd/ files with only paths and the
-# port substituted, driven with curl --cert as seed 004 does; then a leak check on the
+# port substituted, driven with curl --cert as a client would; then a leak check on the
 # FastCGI process over a few hundred requests.
 
 . "$(dirname "$0")/lib.sh"
