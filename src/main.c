@@ -38,6 +38,14 @@ report_plain(void *arg, int warning, const char *setting, const char *msg)
 	fprintf(stderr, "token-broker: %s%s: %s\n", warning ? "warning: " : "", setting, msg);
 }
 
+/* --jwks needs only the errors: its output goes to a file, advice would be noise. */
+static void
+report_errors(void *arg, int warning, const char *setting, const char *msg)
+{
+	if (!warning)
+		report_plain(arg, warning, setting, msg);
+}
+
 /* Serving logs the same findings as JSON lines into the web server's error log. */
 static void
 report_log(void *arg, int warning, const char *setting, const char *msg)
@@ -108,7 +116,7 @@ print_jwks(void)
 	char why[512] = "";
 	int errors = 0, status = 1;
 
-	if (tb_config_load(report_plain, &errors, &cfg) != 0 || errors > 0)
+	if (tb_config_load(report_errors, &errors, &cfg) != 0 || errors > 0)
 		goto out;
 	if (cfg->nsigning_keys == 0) {
 		fprintf(stderr, "token-broker: SIGNING_KEYS: unset; with SIGNING_SERVICE_ACCOUNT Google "
