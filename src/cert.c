@@ -16,6 +16,7 @@
 #include "b64.h"
 #include "crypto.h"
 #include "err.h"
+#include "text.h"
 
 #define PEM_BEGIN "-----BEGIN CERTIFICATE-----"
 #define PEM_END "-----END CERTIFICATE-----"
@@ -41,38 +42,10 @@ tb_identity_free(struct tb_identity *id)
 	free(id); /* flow is static */
 }
 
-/* Writes a refusal reason for the log; why may be NULL or empty. */
-static void reason(char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-reason(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why == NULL || whylen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-}
-
 static int
 is_space(unsigned char c)
 {
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-static int
-hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* True when the n bytes are all printable ASCII: no NUL, no control character. */
@@ -116,8 +89,8 @@ unescape(const char *in, size_t n, char *out, size_t *outlen)
 			out[o++] = in[i];
 			continue;
 		}
-		if (n - i < 3 || (hi = hexval((unsigned char)in[i + 1])) < 0 ||
-		    (lo = hexval((unsigned char)in[i + 2])) < 0)
+		if (n - i < 3 || (hi = tb_hexval((unsigned char)in[i + 1])) < 0 ||
+		    (lo = tb_hexval((unsigned char)in[i + 2])) < 0)
 			return TB_ERR_INVALID;
 		out[o++] = (char)(hi << 4 | lo);
 		i += 2;
@@ -217,12 +190,12 @@ check_validity(int has_nb, time_t nb, int has_na, time_t na, time_t now, char *w
 
 	if (has_nb && now < nb) {
 		time_text(nb, text);
-		reason(why, whylen, "certificate not yet valid until %s", text);
+		tb_whyf(why, whylen, "certificate not yet valid until %s", text);
 		return TB_ERR_CLIENT;
 	}
 	if (has_na && now > na) {
 		time_text(na, text);
-		reason(why, whylen, "certificate expired at %s", text);
+		tb_whyf(why, whylen, "certificate expired at %s", text);
 		return TB_ERR_CLIENT;
 	}
 	return 0;
@@ -297,7 +270,7 @@ sans(X509 *x, struct tb_identity *id, char *why, size_t whylen)
 	if ((names = X509_get_ext_d2i(x, NID_subject_alt_name, &crit, NULL)) == NULL) {
 		if (crit == -1)
 			return 0; /* no SAN extension: every SAN attribute stays "" */
-		reason(why, whylen, "certificate has an unreadable or repeated subjectAltName");
+		tb_whyf(why, whylen, "certificate has an unreadable or repeated subjectAltName");
 		return TB_ERR_CLIENT;
 	}
 	for (i = 0; i < sk_GENERAL_NAME_num(names); i++) {
@@ -314,7 +287,7 @@ sans(X509 *x, struct tb_identity *id, char *why, size_t whylen)
 			continue;
 		}
 		if (n < 0 || !printable(p, (size_t)n)) {
-			reason(why, whylen,
+			tb_whyf(why, whylen,
 			    "certificate has a %s SAN with a NUL or control character",
 			    g->type == GEN_DNS ? "DNS" : "URI");
 			goto out;
@@ -348,20 +321,20 @@ subject(X509 *x, struct tb_identity *id, char *why, size_t whylen)
 		goto out;
 	r = TB_ERR_CLIENT;
 	if (name == NULL || X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253) < 0) {
-		reason(why, whylen, "certificate subject cannot be printed");
+		tb_whyf(why, whylen, "certificate subject cannot be printed");
 		goto out;
 	}
 	if ((n = BIO_get_mem_data(bio, &text)) < 0 || n > SUBJECT_MAX) {
-		reason(why, whylen, "certificate subject is longer than %d bytes", SUBJECT_MAX);
+		tb_whyf(why, whylen, "certificate subject is longer than %d bytes", SUBJECT_MAX);
 		goto out;
 	}
 	/* RFC 2253 printing escapes control and high bytes; make sure of it */
 	if (!printable((const unsigned char *)text, (size_t)n)) {
-		reason(why, whylen, "certificate subject has a control character");
+		tb_whyf(why, whylen, "certificate subject has a control character");
 		goto out;
 	}
 	if ((dn = i2d_X509_NAME(name, &der)) <= 0) {
-		reason(why, whylen, "certificate subject cannot be encoded");
+		tb_whyf(why, whylen, "certificate subject cannot be encoded");
 		goto out;
 	}
 	r = TB_ERR_ALLOC;
@@ -403,14 +376,14 @@ tb_cert_identity(
 	int r;
 
 	*out = NULL;
-	reason(why, whylen, "%s", "");
+	tb_whyf(why, whylen, "%s", "");
 	if ((r = tb_cert_pem_to_der(value, len, &der, &dlen)) != 0) {
 		if (r == TB_ERR_ALLOC)
 			goto out;
 		if (r == TB_ERR_LIMIT)
-			reason(why, whylen, "certificate longer than %d bytes", TB_CERT_PEM_MAX);
+			tb_whyf(why, whylen, "certificate longer than %d bytes", TB_CERT_PEM_MAX);
 		else
-			reason(why, whylen,
+			tb_whyf(why, whylen,
 			    "certificate is not one PEM CERTIFICATE block (%zu bytes)", len);
 		r = TB_ERR_CLIENT;
 		goto out;
@@ -419,7 +392,7 @@ tb_cert_identity(
 	p = der;
 	if (dlen > (size_t)TB_CERT_PEM_MAX || (x = d2i_X509(NULL, &p, (long)dlen)) == NULL ||
 	    p != der + dlen) {
-		reason(why, whylen, "certificate cannot be parsed: %s",
+		tb_whyf(why, whylen, "certificate cannot be parsed: %s",
 		    x == NULL ? tb_crypto_error() : "trailing data after the certificate");
 		goto out;
 	}
@@ -429,7 +402,7 @@ tb_cert_identity(
 	r = TB_ERR_CLIENT;
 	if (asn1_time(X509_get0_notBefore(x), &id->not_before) != 0 ||
 	    asn1_time(X509_get0_notAfter(x), &id->not_after) != 0) {
-		reason(why, whylen, "certificate validity dates cannot be read");
+		tb_whyf(why, whylen, "certificate validity dates cannot be read");
 		goto out;
 	}
 	if ((r = check_validity(1, id->not_before, 1, id->not_after, now, why, whylen)) != 0)
@@ -438,18 +411,18 @@ tb_cert_identity(
 	/* the web server's chain verification refuses these too (X509_V_ERR_INVALID_EXTENSION) */
 	flags = X509_get_extension_flags(x);
 	if (flags & EXFLAG_INVALID) {
-		reason(why, whylen, "certificate has invalid or repeated extensions");
+		tb_whyf(why, whylen, "certificate has invalid or repeated extensions");
 		goto out;
 	}
 	if (flags & EXFLAG_CA) {
-		reason(why, whylen, "certificate is a CA (basicConstraints CA:TRUE)");
+		tb_whyf(why, whylen, "certificate is a CA (basicConstraints CA:TRUE)");
 		goto out;
 	}
 	if ((r = digests(der, dlen, id)) != 0)
 		goto out;
 	if ((r = serial(x, id)) != 0) {
 		if (r != TB_ERR_ALLOC) {
-			reason(why, whylen, "certificate serial cannot be encoded");
+			tb_whyf(why, whylen, "certificate serial cannot be encoded");
 			r = TB_ERR_CLIENT;
 		}
 		goto out;
@@ -462,7 +435,7 @@ tb_cert_identity(
 	r = 0;
 out:
 	if (r == TB_ERR_ALLOC)
-		reason(why, whylen, "out of memory");
+		tb_whyf(why, whylen, "out of memory");
 	ERR_clear_error();
 	tb_identity_free(id);
 	X509_free(x);
@@ -471,76 +444,6 @@ out:
 }
 
 /* ---- the load balancer's headers ------------------------------------------------------------ */
-
-/* Reads n digits at s as a number; -1 unless they are all digits. */
-static int
-digits(const char *s, int n)
-{
-	int i, v = 0;
-
-	for (i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	return v;
-}
-
-static int
-days_in(int year, int month)
-{
-	static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	int leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-
-	return month == 2 && leap ? 29 : days[month - 1];
-}
-
-/*
- * Parses an RFC 3339 date-time with seconds, an optional fraction and a Z or +hh:mm offset, as
- * the load balancer writes it ("2023-08-30T01:13:00+00:00").
- */
-static int
-rfc3339(const char *s, time_t *out)
-{
-	struct tm tm;
-	size_t n = strlen(s), i;
-	int year, mon, day, hh, mm, ss, oh = 0, om = 0, sign = 0;
-
-	if (n < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') ||
-	    s[13] != ':' || s[16] != ':')
-		return TB_ERR_INVALID;
-	if ((year = digits(s, 4)) < 0 || (mon = digits(s + 5, 2)) < 1 || mon > 12 ||
-	    (day = digits(s + 8, 2)) < 1 || day > days_in(year, mon) ||
-	    (hh = digits(s + 11, 2)) < 0 || hh > 23 || (mm = digits(s + 14, 2)) < 0 || mm > 59 ||
-	    (ss = digits(s + 17, 2)) < 0 || ss > 59)
-		return TB_ERR_INVALID;
-	i = 19;
-	if (s[i] == '.') {
-		for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++)
-			;
-		if (i == 20)
-			return TB_ERR_INVALID;
-	}
-	if (i + 1 == n && (s[i] == 'Z' || s[i] == 'z')) {
-		/* UTC */
-	} else if (i + 6 == n && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':') {
-		sign = s[i] == '+' ? 1 : -1;
-		if ((oh = digits(s + i + 1, 2)) < 0 || oh > 23 || (om = digits(s + i + 4, 2)) < 0 ||
-		    om > 59)
-			return TB_ERR_INVALID;
-	} else {
-		return TB_ERR_INVALID;
-	}
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = year - 1900;
-	tm.tm_mon = mon - 1;
-	tm.tm_mday = day;
-	tm.tm_hour = hh;
-	tm.tm_min = mm;
-	tm.tm_sec = ss;
-	*out = timegm(&tm) - (time_t)sign * (oh * 3600 + om * 60);
-	return 0;
-}
 
 /* A header value, NULL as "", copied when printable. */
 static int
@@ -609,23 +512,23 @@ tb_cert_identity_xlb(const char *const values[TB_XLB_HEADERS], const char *clien
 	int has_nb, has_na, r = TB_ERR_CLIENT;
 
 	*out = NULL;
-	reason(why, whylen, "%s", "");
+	tb_whyf(why, whylen, "%s", "");
 	v = values[TB_XLB_PRESENT];
 	if (v == NULL || strcasecmp(v, "true") != 0) {
 		echo(v, text);
-		reason(why, whylen, "load balancer reports no client certificate (present: '%s')",
+		tb_whyf(why, whylen, "load balancer reports no client certificate (present: '%s')",
 		    text);
 		goto out;
 	}
 	v = values[TB_XLB_CHAIN_VERIFIED];
 	if (v == NULL || strcasecmp(v, "true") != 0) {
 		echo(values[TB_XLB_ERROR], text);
-		reason(why, whylen,
+		tb_whyf(why, whylen,
 		    "load balancer did not verify the certificate chain (error: '%s')", text);
 		goto out;
 	}
 	if (client_id == NULL || *client_id == '\0') {
-		reason(why, whylen, "the client id header is empty");
+		tb_whyf(why, whylen, "the client id header is empty");
 		goto out;
 	}
 	r = TB_ERR_ALLOC;
@@ -635,7 +538,7 @@ tb_cert_identity_xlb(const char *const values[TB_XLB_HEADERS], const char *clien
 	v = values[TB_XLB_SHA256];
 	if (v == NULL || tb_b64_decode(v, strlen(v), TB_B64_STD, &hash, &hlen) != 0 ||
 	    hlen != TB_SHA256_LEN) {
-		reason(why, whylen, "the certificate hash header is not a base64 SHA-256 digest");
+		tb_whyf(why, whylen, "the certificate hash header is not a base64 SHA-256 digest");
 		goto out;
 	}
 	if ((r = header_copy(v, &id->sha256)) != 0 ||
@@ -646,7 +549,7 @@ tb_cert_identity_xlb(const char *const values[TB_XLB_HEADERS], const char *clien
 	    (r = header_copy(client_id, &id->client_id)) != 0) {
 		if (r == TB_ERR_ALLOC)
 			goto out;
-		reason(why, whylen, "a certificate header has a control character");
+		tb_whyf(why, whylen, "a certificate header has a control character");
 		r = TB_ERR_CLIENT;
 		goto out;
 	}
@@ -659,7 +562,7 @@ tb_cert_identity_xlb(const char *const values[TB_XLB_HEADERS], const char *clien
 		if ((r = header_san(values[san_headers[i].h], slot)) != 0) {
 			if (r == TB_ERR_ALLOC)
 				goto out;
-			reason(why, whylen, "the %s SAN header is not base64 of printable text",
+			tb_whyf(why, whylen, "the %s SAN header is not base64 of printable text",
 			    san_headers[i].what);
 			r = TB_ERR_CLIENT;
 			goto out;
@@ -668,16 +571,16 @@ tb_cert_identity_xlb(const char *const values[TB_XLB_HEADERS], const char *clien
 	r = TB_ERR_CLIENT;
 	v = values[TB_XLB_NOT_BEFORE];
 	has_nb = v != NULL && *v != '\0';
-	if (has_nb && rfc3339(v, &id->not_before) != 0) {
+	if (has_nb && tb_rfc3339(v, &id->not_before) != 0) {
 		echo(v, text);
-		reason(why, whylen, "the not-before header is not an RFC 3339 time: '%s'", text);
+		tb_whyf(why, whylen, "the not-before header is not an RFC 3339 time: '%s'", text);
 		goto out;
 	}
 	v = values[TB_XLB_NOT_AFTER];
 	has_na = v != NULL && *v != '\0';
-	if (has_na && rfc3339(v, &id->not_after) != 0) {
+	if (has_na && tb_rfc3339(v, &id->not_after) != 0) {
 		echo(v, text);
-		reason(why, whylen, "the not-after header is not an RFC 3339 time: '%s'", text);
+		tb_whyf(why, whylen, "the not-after header is not an RFC 3339 time: '%s'", text);
 		goto out;
 	}
 	r = check_validity(has_nb, id->not_before, has_na, id->not_after, now, why, whylen);
@@ -688,7 +591,7 @@ tb_cert_identity_xlb(const char *const values[TB_XLB_HEADERS], const char *clien
 	r = 0;
 out:
 	if (r == TB_ERR_ALLOC)
-		reason(why, whylen, "out of memory");
+		tb_whyf(why, whylen, "out of memory");
 	free(hash);
 	tb_identity_free(id);
 	return r;

@@ -12,6 +12,7 @@
 
 #include "buf.h"
 #include "err.h"
+#include "text.h"
 #include "json.h"
 #include "log.h"
 
@@ -552,63 +553,6 @@ bad_reply(const struct call *c, const char *what, const char *why, size_t len, c
 	return TB_ERR_UPSTREAM;
 }
 
-static int
-digits(const char **s, int n, int *out)
-{
-	int v = 0;
-
-	for (int i = 0; i < n; i++, (*s)++) {
-		if (**s < '0' || **s > '9')
-			return -1;
-		v = v * 10 + (**s - '0');
-	}
-	*out = v;
-	return 0;
-}
-
-/* RFC 3339 date-time (fraction ignored) into epoch seconds. */
-static int
-parse_rfc3339(const char *s, time_t *out)
-{
-	struct tm tm;
-	int y, mo, d, h, mi, sec, oh = 0, om = 0, sign = 0;
-	time_t t;
-
-	memset(&tm, 0, sizeof(tm));
-	if (digits(&s, 4, &y) || *s++ != '-' || digits(&s, 2, &mo) || *s++ != '-' ||
-	    digits(&s, 2, &d) || (*s != 'T' && *s != 't') || !*s++ || digits(&s, 2, &h) ||
-	    *s++ != ':' || digits(&s, 2, &mi) || *s++ != ':' || digits(&s, 2, &sec))
-		return TB_ERR_INVALID;
-	if (*s == '.') {
-		s++;
-		if (*s < '0' || *s > '9')
-			return TB_ERR_INVALID;
-		while (*s >= '0' && *s <= '9')
-			s++;
-	}
-	if (*s == 'Z' || *s == 'z') {
-		s++;
-	} else if (*s == '+' || *s == '-') {
-		sign = *s++ == '+' ? 1 : -1;
-		if (digits(&s, 2, &oh) || *s++ != ':' || digits(&s, 2, &om) || oh > 23 || om > 59)
-			return TB_ERR_INVALID;
-	} else {
-		return TB_ERR_INVALID;
-	}
-	if (*s != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
-		return TB_ERR_INVALID;
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = sec;
-	if ((t = timegm(&tm)) == (time_t)-1)
-		return TB_ERR_INVALID;
-	*out = t - sign * (oh * 3600 + om * 60);
-	return 0;
-}
-
 int
 tb_google_new(
     const char *sts, const char *iam, const char *meta, long timeout, struct tb_google **out)
@@ -852,7 +796,7 @@ tb_google_generate_access_token(struct tb_google *g, const char *bearer, const c
 		    &c, "generateAccessToken", "no usable accessToken", g->reply.len, detail);
 		goto out;
 	}
-	if (expire == NULL || parse_rfc3339(expire, &until) != 0 || until <= now) {
+	if (expire == NULL || tb_rfc3339(expire, &until) != 0 || until <= now) {
 		r = bad_reply(&c, "generateAccessToken", "expireTime is not a future RFC 3339 time",
 		    g->reply.len, detail);
 		goto out;

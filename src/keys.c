@@ -20,6 +20,7 @@
 #include "buf.h"
 #include "crypto.h"
 #include "err.h"
+#include "text.h"
 #include "json.h"
 
 #define KEY_FILE_MAX (64 * 1024) /* a PEM private key file; RSA 16384 is about 13 KiB */
@@ -44,21 +45,6 @@ struct tb_keyset {
 	char *jwks;   /* the public JWK Set, rendered once */
 	char *header; /* base64url of the first key's JOSE header, so signing does no JSON work */
 };
-
-static void reason(char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-reason(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why == NULL || whylen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-}
 
 void
 tb_keyset_free(struct tb_keyset *ks)
@@ -268,7 +254,7 @@ read_key(const char *path, EVP_PKEY **out, char *why, size_t whylen)
 
 	*out = NULL;
 	if ((f = fopen(path, "rb")) == NULL) {
-		reason(why, whylen, "SIGNING_KEYS: %s: %s", path, strerror(errno));
+		tb_whyf(why, whylen, "SIGNING_KEYS: %s: %s", path, strerror(errno));
 		goto out;
 	}
 	if ((text = malloc(KEY_FILE_MAX + 1)) == NULL) {
@@ -277,12 +263,12 @@ read_key(const char *path, EVP_PKEY **out, char *why, size_t whylen)
 	}
 	n = fread(text, 1, KEY_FILE_MAX + 1, f);
 	if (ferror(f)) {
-		reason(why, whylen, "SIGNING_KEYS: %s: %s", path, strerror(errno));
+		tb_whyf(why, whylen, "SIGNING_KEYS: %s: %s", path, strerror(errno));
 		goto out;
 	}
 	r = TB_ERR_CONFIG;
 	if (n > KEY_FILE_MAX) {
-		reason(why, whylen, "SIGNING_KEYS: %s: longer than %d bytes; not a key file", path,
+		tb_whyf(why, whylen, "SIGNING_KEYS: %s: longer than %d bytes; not a key file", path,
 		    KEY_FILE_MAX);
 		goto out;
 	}
@@ -292,10 +278,10 @@ read_key(const char *path, EVP_PKEY **out, char *why, size_t whylen)
 	r = TB_ERR_CONFIG;
 	if ((*out = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, &asked)) == NULL) {
 		if (asked)
-			reason(why, whylen, "SIGNING_KEYS: %s: encrypted keys are not supported",
+			tb_whyf(why, whylen, "SIGNING_KEYS: %s: encrypted keys are not supported",
 			    path);
 		else
-			reason(why, whylen, "SIGNING_KEYS: %s: not a PEM private key", path);
+			tb_whyf(why, whylen, "SIGNING_KEYS: %s: not a PEM private key", path);
 		goto out;
 	}
 	r = 0;
@@ -322,12 +308,12 @@ classify(const char *path, struct key *k, char *why, size_t whylen)
 	if (EVP_PKEY_is_a(k->pkey, "RSA")) {
 		bits = EVP_PKEY_get_bits(k->pkey);
 		if (bits < RSA_BITS_MIN) {
-			reason(why, whylen, "SIGNING_KEYS: %s: RSA key of %d bits; need %d or more",
+			tb_whyf(why, whylen, "SIGNING_KEYS: %s: RSA key of %d bits; need %d or more",
 			    path, bits, RSA_BITS_MIN);
 			return TB_ERR_CONFIG;
 		}
 		if (bits > RSA_BITS_MAX) {
-			reason(why, whylen, "SIGNING_KEYS: %s: RSA key of %d bits; at most %d",
+			tb_whyf(why, whylen, "SIGNING_KEYS: %s: RSA key of %d bits; at most %d",
 			    path, bits, RSA_BITS_MAX);
 			return TB_ERR_CONFIG;
 		}
@@ -337,14 +323,14 @@ classify(const char *path, struct key *k, char *why, size_t whylen)
 	if (EVP_PKEY_is_a(k->pkey, "EC")) {
 		if (EVP_PKEY_get_utf8_string_param(
 		        k->pkey, OSSL_PKEY_PARAM_GROUP_NAME, curve, sizeof(curve), &len) != 1) {
-			reason(why, whylen,
+			tb_whyf(why, whylen,
 			    "SIGNING_KEYS: %s: EC key on an unnamed curve; only P-256", path);
 			return TB_ERR_CONFIG;
 		}
 		if ((nid = OBJ_sn2nid(curve)) == NID_undef)
 			nid = EC_curve_nist2nid(curve);
 		if (nid != NID_X9_62_prime256v1) {
-			reason(
+			tb_whyf(
 			    why, whylen, "SIGNING_KEYS: %s: EC key on %s; only P-256", path, curve);
 			return TB_ERR_CONFIG;
 		}
@@ -353,7 +339,7 @@ classify(const char *path, struct key *k, char *why, size_t whylen)
 		return 0;
 	}
 	type = EVP_PKEY_get0_type_name(k->pkey);
-	reason(why, whylen, "SIGNING_KEYS: %s: %s key; only RSA (%d bits or more) and EC P-256",
+	tb_whyf(why, whylen, "SIGNING_KEYS: %s: %s key; only RSA (%d bits or more) and EC P-256",
 	    path, type != NULL ? type : "unknown", RSA_BITS_MIN);
 	return TB_ERR_CONFIG;
 }
@@ -392,13 +378,13 @@ tb_keyset_load(const char *const *files, size_t n, struct tb_keyset **out, char 
 	int r = TB_ERR_CONFIG;
 
 	*out = NULL;
-	reason(why, whylen, "%s", "");
+	tb_whyf(why, whylen, "%s", "");
 	if (n == 0 || files == NULL) {
-		reason(why, whylen, "SIGNING_KEYS: no key files");
+		tb_whyf(why, whylen, "SIGNING_KEYS: no key files");
 		goto out;
 	}
 	if (n > TB_KEYS_MAX) {
-		reason(why, whylen, "SIGNING_KEYS: %zu files; at most %d", n, TB_KEYS_MAX);
+		tb_whyf(why, whylen, "SIGNING_KEYS: %zu files; at most %d", n, TB_KEYS_MAX);
 		goto out;
 	}
 	r = TB_ERR_ALLOC;
@@ -408,7 +394,7 @@ tb_keyset_load(const char *const *files, size_t n, struct tb_keyset **out, char 
 	for (i = 0; i < n; i++) {
 		k = &ks->keys[i];
 		if (files[i] == NULL || files[i][0] == '\0') {
-			reason(why, whylen, "SIGNING_KEYS: an empty file name");
+			tb_whyf(why, whylen, "SIGNING_KEYS: an empty file name");
 			r = TB_ERR_CONFIG;
 			goto out;
 		}
@@ -418,13 +404,13 @@ tb_keyset_load(const char *const *files, size_t n, struct tb_keyset **out, char 
 		if ((r = classify(files[i], k, why, whylen)) != 0)
 			goto out;
 		if ((r = public_jwk(k, &jwk, &k->kid)) != 0) {
-			reason(why, whylen, "SIGNING_KEYS: %s: cannot read the public key: %s",
+			tb_whyf(why, whylen, "SIGNING_KEYS: %s: cannot read the public key: %s",
 			    files[i], r == TB_ERR_CRYPTO ? tb_crypto_error() : tb_err_str(r));
 			goto out;
 		}
 		for (j = 0; j < i; j++) {
 			if (strcmp(ks->keys[j].kid, k->kid) == 0) {
-				reason(why, whylen, "SIGNING_KEYS: %s: the same key as %s",
+				tb_whyf(why, whylen, "SIGNING_KEYS: %s: the same key as %s",
 				    files[i], files[j]);
 				r = TB_ERR_CONFIG;
 				goto out;
@@ -445,7 +431,7 @@ tb_keyset_load(const char *const *files, size_t n, struct tb_keyset **out, char 
 	r = 0;
 out:
 	if (r == TB_ERR_ALLOC)
-		reason(why, whylen, "SIGNING_KEYS: out of memory");
+		tb_whyf(why, whylen, "SIGNING_KEYS: out of memory");
 	ERR_clear_error();
 	tb_json_free(jwk);
 	tb_json_free(keys);

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "crypto.h"
 #include "err.h"
+#include "text.h"
 #include "json.h"
 
 #define LIST_MAX 256 /* entries in one scopes or service_accounts list */
@@ -67,17 +68,6 @@ refuse(struct load *l, const char *fmt, ...)
 	snprintf(l->why, l->whylen, "CLIENT_REGISTRY: clients[%zu]%s%s%s: %s", l->index,
 	    l->id != NULL ? " (" : "", l->id != NULL ? l->id : "", l->id != NULL ? ")" : "", msg);
 	return TB_ERR_CONFIG;
-}
-
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
 }
 
 /* An attribute type by name or dotted OID; names are case-insensitive (RFC 4514 section 3). */
@@ -159,10 +149,10 @@ parse_dn(const char *s, X509_NAME **out)
 			int c = (unsigned char)*s;
 
 			if (c == '\\') {
-				int hi = hexval((unsigned char)s[1]);
+				int hi = tb_hexval((unsigned char)s[1]);
 
-				if (hi >= 0 && hexval((unsigned char)s[2]) >= 0) {
-					c = hi << 4 | hexval((unsigned char)s[2]);
+				if (hi >= 0 && tb_hexval((unsigned char)s[2]) >= 0) {
+					c = hi << 4 | tb_hexval((unsigned char)s[2]);
 					s += 2;
 				} else if (s[1] != '\0' && strchr(",+\"\\<>;= #", s[1]) != NULL)
 					c = (unsigned char)*++s;
@@ -231,7 +221,7 @@ normalise(enum match_kind kind, const char *v, struct tb_client *cl)
 		if (kind == M_SHA1) {
 			if (v[i] == ':')
 				continue;
-			if (hexval((unsigned char)v[i]) < 0)
+			if (tb_hexval((unsigned char)v[i]) < 0)
 				goto bad;
 			s[o++] = (char)tolower((unsigned char)v[i]);
 		} else if (kind == M_SHA256 && v[i] == '=')

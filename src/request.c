@@ -8,6 +8,7 @@
 
 #include "buf.h"
 #include "err.h"
+#include "text.h"
 
 struct field {
 	char *name, *value;
@@ -325,18 +326,6 @@ tb_request_trace(const struct tb_request *req, char out[TB_TRACE_MAX + 1])
 	out[0] = '\0';
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decodes n bytes of a form component into a new string: '+' is a space, %XX a byte. */
 static int
 decode(const char *s, size_t n, char **out)
@@ -354,7 +343,7 @@ decode(const char *s, size_t n, char **out)
 			int hi, lo;
 
 			/* a truncated or non-hex escape is an error, and so is an encoded NUL */
-			if (i + 2 >= n || (hi = hexval(s[i + 1])) < 0 || (lo = hexval(s[i + 2])) < 0 ||
+			if (i + 2 >= n || (hi = tb_hexval(s[i + 1])) < 0 || (lo = tb_hexval(s[i + 2])) < 0 ||
 			    (hi == 0 && lo == 0)) {
 				free(d);
 				return TB_ERR_REQUEST;
