@@ -194,6 +194,29 @@ $rep"
 	sed -e "$tb_script" "$tb_in" >"$tb_out"
 }
 
+# tb_lighttpd_conf SIGNING_KEYS [NAME=VALUE...]: the shipped lighttpd configuration in
+# $TB_TMP/conf for this test tree (port, user, program, PKI, issuer, directories), signing
+# with SIGNING_KEYS; further NAME=VALUE pairs set other site settings (tb_procs=1, ...).
+tb_lighttpd_conf() {
+	tb_keys=$1
+	shift
+	tb_subst lighttpd "$TB_SRCDIR/lighttpd/lighttpd.conf" "$TB_TMP/conf/lighttpd.conf" \
+		tb_port="$TB_PORT" \
+		tb_bind='"127.0.0.1"' \
+		tb_user="\"$TB_RUN_USER\"" \
+		tb_group="\"$TB_RUN_GROUP\"" \
+		tb_program="\"$TB_PROGRAM\"" \
+		tb_server_cert="\"$TB_PKI/server.pem\"" \
+		tb_server_key="\"$TB_PKI/server.key\"" \
+		tb_client_ca="\"$TB_PKI/ca.pem\"" \
+		tb_signing_keys="\"$tb_keys\"" \
+		tb_issuer="\"$TB_BASE\"" \
+		tb_rundir="\"$TB_TMP/run\"" \
+		tb_logdir="\"$TB_TMP/log\"" \
+		"$@" &&
+		cp "$TB_SRCDIR/lighttpd/token-broker.conf" "$TB_TMP/conf/token-broker.conf"
+}
+
 # ---- processes ---------------------------------------------------------------------------
 
 # Prints "pid ppid starttime" for every process (from /proc: procps may be missing).

@@ -20,23 +20,10 @@ TB_ALG=RS256
 TB_NKEYS=2
 TB_EXPIRED_TLS_OK=0         # ssl.verifyclient.enforce = "disable" passes it to the broker
 
-if ! tb_subst lighttpd "$TB_SRCDIR/lighttpd/lighttpd.conf" "$TB_TMP/conf/lighttpd.conf" \
-	tb_port="$TB_PORT" \
-	tb_bind='"127.0.0.1"' \
-	tb_user="\"$TB_RUN_USER\"" \
-	tb_group="\"$TB_RUN_GROUP\"" \
-	tb_program="\"$TB_PROGRAM\"" \
-	tb_server_cert="\"$TB_PKI/server.pem\"" \
-	tb_server_key="\"$TB_PKI/server.key\"" \
-	tb_client_ca="\"$TB_PKI/ca.pem\"" \
-	tb_signing_keys="\"$TB_PKI/signing-rsa.pem,$TB_PKI/signing-ec.pem\"" \
-	tb_issuer="\"$TB_BASE\"" \
-	tb_rundir="\"$TB_TMP/run\"" \
-	tb_logdir="\"$TB_TMP/log\""; then
+if ! tb_lighttpd_conf "$TB_PKI/signing-rsa.pem,$TB_PKI/signing-ec.pem"; then
 	tap_rest "lighttpd.conf substitution failed" fail
 	exit 1
 fi
-cp "$TB_SRCDIR/lighttpd/token-broker.conf" "$TB_TMP/conf/token-broker.conf"
 
 if ! tb_out=$("$LIGHTTPD" -tt -f "$TB_TMP/conf/lighttpd.conf" 2>&1); then
 	case $tb_out in

@@ -77,22 +77,9 @@ gal_cleanup() {
 }
 trap gal_cleanup EXIT
 
-tb_subst lighttpd "$TB_SRCDIR/lighttpd/lighttpd.conf" "$TB_TMP/conf/lighttpd.conf" \
-	tb_port="$TB_PORT" \
-	tb_bind='"127.0.0.1"' \
-	tb_user="\"$TB_RUN_USER\"" \
-	tb_group="\"$TB_RUN_GROUP\"" \
-	tb_program="\"$TB_PROGRAM\"" \
-	tb_server_cert="\"$TB_PKI/server.pem\"" \
-	tb_server_key="\"$TB_PKI/server.key\"" \
-	tb_client_ca="\"$TB_PKI/ca.pem\"" \
-	tb_signing_keys="\"$TB_PKI/signing-rsa.pem\"" \
-	tb_issuer="\"$TB_BASE\"" \
-	tb_pool_id='"test-pool"' \
-	tb_provider_id='"test-provider"' \
-	tb_rundir="\"$TB_TMP/run\"" \
-	tb_logdir="\"$TB_TMP/log\"" || { tap_rest "lighttpd.conf substitution failed" fail; exit 1; }
-cp "$TB_SRCDIR/lighttpd/token-broker.conf" "$TB_TMP/conf/token-broker.conf"
+tb_lighttpd_conf "$TB_PKI/signing-rsa.pem" tb_pool_id='"test-pool"' \
+	tb_provider_id='"test-provider"' ||
+	{ tap_rest "lighttpd.conf substitution failed" fail; exit 1; }
 
 if tb_start_server "$TB_TMP/log/token-broker-error.log" -- \
 	"$LIGHTTPD" -D -f "$TB_TMP/conf/lighttpd.conf"; then
