@@ -6,10 +6,10 @@
 #include <stddef.h>
 
 struct tb_buf {
-	char *data;  /* NUL-terminated; NULL until something is added */
-	size_t len;  /* bytes in use, not counting the NUL */
-	size_t cap;  /* bytes allocated */
-	size_t max;  /* the most len may ever be */
+	char *data; /* NUL-terminated; NULL until something is added */
+	size_t len; /* bytes in use, not counting the NUL */
+	size_t cap; /* bytes allocated */
+	size_t max; /* the most len may ever be */
 };
 
 /* Starts an empty buffer that may hold up to max bytes. */

@@ -21,11 +21,12 @@ struct tb_identity {
 	char *uri_san;  /* first URI SAN, even when it is the SPIFFE ID: x5_urisan */
 	char *spiffe;   /* first URI SAN with the spiffe scheme: x5_spiffe */
 	char *subject;  /* subject DN as RFC 4514 (OpenSSL XN_FLAG_RFC2253) */
-	unsigned char *subject_der; /* DER of the subject Name, for registry matching (NULL for headers) */
+	unsigned char
+	    *subject_der; /* DER of the subject Name, for registry matching (NULL for headers) */
 	size_t subject_der_len;
 	time_t not_before, not_after; /* 0 when unknown (load-balancer headers without them) */
-	char *client_id;              /* set by the flow: the attribute MTLS_CLIENT_ID names, or a header */
-	const char *flow;             /* static flow name, for amr */
+	char *client_id;  /* set by the flow: the attribute MTLS_CLIENT_ID names, or a header */
+	const char *flow; /* static flow name, for amr */
 };
 
 void tb_identity_free(struct tb_identity *id);
@@ -43,8 +44,8 @@ int tb_cert_pem_to_der(const char *value, size_t len, unsigned char **der, size_
  * outside its validity period at now, and one that is a CA (basicConstraints CA:TRUE).
  * client_id and flow are left for the caller.
  */
-int tb_cert_identity(const char *value, size_t len, time_t now, struct tb_identity **out,
-    char *why, size_t whylen);
+int tb_cert_identity(
+    const char *value, size_t len, time_t now, struct tb_identity **out, char *why, size_t whylen);
 
 /* The headers a Google external load balancer adds about the client certificate. */
 enum tb_xlb_header {

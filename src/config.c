@@ -21,33 +21,36 @@ struct loader {
 };
 
 static const char *const flow_names[] = {
-	[TB_FLOW_MTLS] = "mtls-client-credentials",
-	[TB_FLOW_XLB] = "xlb-mtls-client-credentials",
+    [TB_FLOW_MTLS] = "mtls-client-credentials",
+    [TB_FLOW_XLB] = "xlb-mtls-client-credentials",
 };
 
 static const char *const id_attr_names[] = {
-	[TB_ID_SHA256] = "sha256",
-	[TB_ID_SPIFFE] = "spiffe",
-	[TB_ID_DNSSAN] = "dnssan",
-	[TB_ID_URISAN] = "urisan",
-	[TB_ID_SERIAL] = "serial",
-	[TB_ID_SUBJECT] = "subject",
+    [TB_ID_SHA256] = "sha256",
+    [TB_ID_SPIFFE] = "spiffe",
+    [TB_ID_DNSSAN] = "dnssan",
+    [TB_ID_URISAN] = "urisan",
+    [TB_ID_SERIAL] = "serial",
+    [TB_ID_SUBJECT] = "subject",
 };
 
 /* Setting names and defaults of the load balancer's headers, as the original has them. */
 static const struct {
 	const char *setting, *def;
 } xlb_settings[TB_XLB_HEADERS] = {
-	[TB_XLB_PRESENT] = {"MTLS_HEADER_CLIENT_CERT_PRESENT", "X-Client-Cert-Present"},
-	[TB_XLB_CHAIN_VERIFIED] = {"MTLS_HEADER_CLIENT_CERT_CHAIN_VERIFIED", "X-Client-Cert-Chain-Verified"},
-	[TB_XLB_ERROR] = {"MTLS_HEADER_CLIENT_CERT_ERROR", "X-Client-Cert-Error"},
-	[TB_XLB_SHA256] = {"MTLS_HEADER_CLIENT_CERT_SHA256_FINGERPRINT", "X-Client-Cert-Hash"},
-	[TB_XLB_SPIFFE] = {"MTLS_HEADER_CLIENT_CERT_SPIFFE_ID", "X-Client-Cert-Spiffe"},
-	[TB_XLB_URI_SANS] = {"MTLS_HEADER_CLIENT_CERT_URI_SANS", "X-Client-Cert-URI-SANs"},
-	[TB_XLB_DNS_SANS] = {"MTLS_HEADER_CLIENT_CERT_DNSNAME_SANS", "X-Client-Cert-DNSName-SANs"},
-	[TB_XLB_SERIAL] = {"MTLS_HEADER_CLIENT_CERT_SERIAL_NUMBER", "X-Client-Cert-Serial-Number"},
-	[TB_XLB_NOT_BEFORE] = {"MTLS_HEADER_CLIENT_CERT_VALID_NOT_BEFORE", "X-Client-Cert-Valid-Not-Before"},
-	[TB_XLB_NOT_AFTER] = {"MTLS_HEADER_CLIENT_CERT_VALID_NOT_AFTER", "X-Client-Cert-Valid-Not-After"},
+    [TB_XLB_PRESENT] = {"MTLS_HEADER_CLIENT_CERT_PRESENT", "X-Client-Cert-Present"},
+    [TB_XLB_CHAIN_VERIFIED] = {"MTLS_HEADER_CLIENT_CERT_CHAIN_VERIFIED",
+        "X-Client-Cert-Chain-Verified"},
+    [TB_XLB_ERROR] = {"MTLS_HEADER_CLIENT_CERT_ERROR", "X-Client-Cert-Error"},
+    [TB_XLB_SHA256] = {"MTLS_HEADER_CLIENT_CERT_SHA256_FINGERPRINT", "X-Client-Cert-Hash"},
+    [TB_XLB_SPIFFE] = {"MTLS_HEADER_CLIENT_CERT_SPIFFE_ID", "X-Client-Cert-Spiffe"},
+    [TB_XLB_URI_SANS] = {"MTLS_HEADER_CLIENT_CERT_URI_SANS", "X-Client-Cert-URI-SANs"},
+    [TB_XLB_DNS_SANS] = {"MTLS_HEADER_CLIENT_CERT_DNSNAME_SANS", "X-Client-Cert-DNSName-SANs"},
+    [TB_XLB_SERIAL] = {"MTLS_HEADER_CLIENT_CERT_SERIAL_NUMBER", "X-Client-Cert-Serial-Number"},
+    [TB_XLB_NOT_BEFORE] = {"MTLS_HEADER_CLIENT_CERT_VALID_NOT_BEFORE",
+        "X-Client-Cert-Valid-Not-Before"},
+    [TB_XLB_NOT_AFTER] = {"MTLS_HEADER_CLIENT_CERT_VALID_NOT_AFTER",
+        "X-Client-Cert-Valid-Not-After"},
 };
 
 const char *
@@ -56,8 +59,7 @@ tb_flow_name(enum tb_flow_kind f)
 	return flow_names[f];
 }
 
-static void
-problem(struct loader *l, int warning, const char *setting, const char *fmt, ...)
+static void problem(struct loader *l, int warning, const char *setting, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 static void
@@ -317,7 +319,8 @@ load_audience(struct loader *l, struct tb_config *c)
 	char *aud = value(l, "TOKEN_AUDIENCE");
 	int have_pool;
 
-	c->project_number = value2(l, "WORKLOAD_IDENTITY_PROJECT_NUMBER", "WORKLOAD_IDENITY_PROJECT_NUMBER");
+	c->project_number =
+	    value2(l, "WORKLOAD_IDENTITY_PROJECT_NUMBER", "WORKLOAD_IDENITY_PROJECT_NUMBER");
 	c->pool_id = value2(l, "WORKLOAD_IDENTITY_POOL_ID", "WORKLOAD_IDENITY_POOL_ID");
 	c->provider_id = value2(l, "WORKLOAD_IDENTITY_PROVIDER_ID", "WORKLOAD_IDENITY_PROVIDER_ID");
 	have_pool = c->project_number != NULL || c->pool_id != NULL || c->provider_id != NULL;
@@ -326,22 +329,24 @@ load_audience(struct loader *l, struct tb_config *c)
 		    strlen(c->project_number) > 20)
 			problem(l, 0, "WORKLOAD_IDENTITY_PROJECT_NUMBER",
 			    c->project_number == NULL ? "is required with the pool settings"
-						      : "must be a project number (digits)");
+			                              : "must be a project number (digits)");
 		if (c->pool_id == NULL || strlen(c->pool_id) > 63 || !all_chars(c->pool_id, "-"))
 			problem(l, 0, "WORKLOAD_IDENTITY_POOL_ID",
 			    c->pool_id == NULL ? "is required with the pool settings"
-					       : "must be a pool id (letters, digits, hyphens)");
+			                       : "must be a pool id (letters, digits, hyphens)");
 		if (c->provider_id == NULL || strlen(c->provider_id) > 63 ||
 		    !all_chars(c->provider_id, "-"))
 			problem(l, 0, "WORKLOAD_IDENTITY_PROVIDER_ID",
-			    c->provider_id == NULL ? "is required with the pool settings"
-						   : "must be a provider id (letters, digits, hyphens)");
+			    c->provider_id == NULL
+			        ? "is required with the pool settings"
+			        : "must be a provider id (letters, digits, hyphens)");
 	}
 	if (have_pool && l->errors == 0) {
 		tb_buf_init(&b, VALUE_MAX);
-		if (tb_buf_addf(&b, "//iam.googleapis.com/projects/%s/locations/global/"
-				    "workloadIdentityPools/%s/providers/%s",
-			c->project_number, c->pool_id, c->provider_id) != 0 ||
+		if (tb_buf_addf(&b,
+		        "//iam.googleapis.com/projects/%s/locations/global/"
+		        "workloadIdentityPools/%s/providers/%s",
+		        c->project_number, c->pool_id, c->provider_id) != 0 ||
 		    (c->sts_audience = tb_buf_detach(&b)) == NULL)
 			problem(l, 0, "WORKLOAD_IDENTITY_POOL_ID", "out of memory");
 		tb_buf_free(&b);
@@ -349,7 +354,8 @@ load_audience(struct loader *l, struct tb_config *c)
 	if (aud != NULL) {
 		for (const char *p = aud; *p != '\0'; p++) {
 			if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f) {
-				problem(l, 0, "TOKEN_AUDIENCE", "must not contain spaces or control characters");
+				problem(l, 0, "TOKEN_AUDIENCE",
+				    "must not contain spaces or control characters");
 				break; /* one line for the setting, not one per character */
 			}
 		}
@@ -400,7 +406,7 @@ load_signing(struct loader *l, struct tb_config *c)
 	if ((keys == NULL) == (c->signing_account == NULL)) {
 		problem(l, 0, "SIGNING_KEYS",
 		    keys == NULL ? "set it (PEM key files) or SIGNING_SERVICE_ACCOUNT"
-				 : "set either it or SIGNING_SERVICE_ACCOUNT, not both");
+		                 : "set either it or SIGNING_SERVICE_ACCOUNT, not both");
 	}
 	if (c->signing_account != NULL && strcmp(c->signing_account, "default") != 0 &&
 	    (strchr(c->signing_account, '@') == NULL || !all_chars(c->signing_account, "@.-_")))
@@ -434,7 +440,9 @@ load_mtls(struct loader *l, struct tb_config *c)
 				break;
 		if (i == sizeof(id_attr_names) / sizeof(id_attr_names[0]))
 			problem(l, 0, "MTLS_CLIENT_ID",
-			    "must be one of sha256, spiffe, dnssan, urisan, serial, subject (got '%s')", v);
+			    "must be one of sha256, spiffe, dnssan, urisan, serial, subject (got "
+			    "'%s')",
+			    v);
 		else
 			c->client_id_attr = (enum tb_id_attr)i;
 		free(v);
@@ -447,7 +455,8 @@ load_mtls(struct loader *l, struct tb_config *c)
 			continue;
 		}
 		if (strlen(h) > 128 || !all_chars(h, "-_"))
-			problem(l, 0, xlb_settings[i].setting, "must be an HTTP header name (got '%s')", h);
+			problem(l, 0, xlb_settings[i].setting,
+			    "must be an HTTP header name (got '%s')", h);
 		c->xlb_headers[i] = h;
 	}
 	/* the documented default, and the header that carries the SHA-256 (SPEC.md section 7) */
@@ -456,7 +465,8 @@ load_mtls(struct loader *l, struct tb_config *c)
 	    (c->xlb_client_id_header = strdup(c->xlb_headers[TB_XLB_SHA256])) == NULL)
 		problem(l, 0, "MTLS_HEADER_CLIENT_ID", "out of memory");
 	if (c->xlb_client_id_header != NULL) {
-		static const int allowed[] = {TB_XLB_SPIFFE, TB_XLB_DNS_SANS, TB_XLB_URI_SANS, TB_XLB_SHA256};
+		static const int allowed[] = {
+		    TB_XLB_SPIFFE, TB_XLB_DNS_SANS, TB_XLB_URI_SANS, TB_XLB_SHA256};
 		int found = 0;
 
 		for (i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
@@ -465,8 +475,10 @@ load_mtls(struct loader *l, struct tb_config *c)
 				found = 1;
 		if (!found)
 			problem(l, 0, "MTLS_HEADER_CLIENT_ID",
-			    "the header '%s' cannot be used as client ID header; use the SPIFFE, DNS SAN, "
-			    "URI SAN or hash header", c->xlb_client_id_header);
+			    "the header '%s' cannot be used as client ID header; use the SPIFFE, "
+			    "DNS SAN, "
+			    "URI SAN or hash header",
+			    c->xlb_client_id_header);
 	}
 }
 
@@ -492,18 +504,20 @@ load_upstream(struct loader *l, struct tb_config *c)
 	char *v;
 
 	c->sts_endpoint = endpoint(l, "STS_ENDPOINT", "https://sts.googleapis.com");
-	c->iam_endpoint = endpoint(l, "IAMCREDENTIALS_ENDPOINT", "https://iamcredentials.googleapis.com");
+	c->iam_endpoint =
+	    endpoint(l, "IAMCREDENTIALS_ENDPOINT", "https://iamcredentials.googleapis.com");
 	if ((c->metadata_host = value(l, "GCE_METADATA_HOST")) == NULL &&
 	    (c->metadata_host = strdup("metadata.google.internal")) == NULL)
 		problem(l, 0, "GCE_METADATA_HOST", "out of memory");
-	if (c->metadata_host != NULL && (strlen(c->metadata_host) > 255 ||
-	    !all_chars(c->metadata_host, ".-:[]")))
-		problem(l, 0, "GCE_METADATA_HOST", "must be host[:port] (got '%s')", c->metadata_host);
+	if (c->metadata_host != NULL &&
+	    (strlen(c->metadata_host) > 255 || !all_chars(c->metadata_host, ".-:[]")))
+		problem(
+		    l, 0, "GCE_METADATA_HOST", "must be host[:port] (got '%s')", c->metadata_host);
 	c->upstream_timeout = 10;
 	if ((v = value(l, "UPSTREAM_TIMEOUT")) != NULL) {
 		if (parse_long(v, 1, TB_TIMEOUT_MAX, &c->upstream_timeout) != 0)
-			problem(l, 0, "UPSTREAM_TIMEOUT", "must be whole seconds from 1 to %d (got '%s')",
-			    TB_TIMEOUT_MAX, v);
+			problem(l, 0, "UPSTREAM_TIMEOUT",
+			    "must be whole seconds from 1 to %d (got '%s')", TB_TIMEOUT_MAX, v);
 		free(v);
 	}
 }
@@ -524,8 +538,9 @@ tb_config_load(tb_config_report_fn report, void *arg, struct tb_config **out)
 	c->validity = 5;
 	if ((v = value(&l, "TOKEN_VALIDITY")) != NULL) {
 		if (parse_long(v, TB_VALIDITY_MIN, TB_VALIDITY_MAX, &n) != 0)
-			problem(&l, 0, "TOKEN_VALIDITY", "must be whole minutes from %d to %d (got '%s')",
-			    TB_VALIDITY_MIN, TB_VALIDITY_MAX, v);
+			problem(&l, 0, "TOKEN_VALIDITY",
+			    "must be whole minutes from %d to %d (got '%s')", TB_VALIDITY_MIN,
+			    TB_VALIDITY_MAX, v);
 		else
 			c->validity = (int)n;
 		free(v);
@@ -538,7 +553,8 @@ tb_config_load(tb_config_report_fn report, void *arg, struct tb_config **out)
 	c->log_file = value(&l, "LOG_FILE");
 	c->cloud_project = value(&l, "GOOGLE_CLOUD_PROJECT");
 	if (c->cloud_project != NULL && !all_chars(c->cloud_project, "-:."))
-		problem(&l, 0, "GOOGLE_CLOUD_PROJECT", "must be a project id (got '%s')", c->cloud_project);
+		problem(&l, 0, "GOOGLE_CLOUD_PROJECT", "must be a project id (got '%s')",
+		    c->cloud_project);
 	if (l.errors > 0) {
 		tb_config_free(c);
 		return TB_ERR_CONFIG;

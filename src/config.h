@@ -8,16 +8,24 @@
 #include "keys.h"
 
 #define TB_FLOWS_MAX 2
-#define TB_VALIDITY_MIN 1   /* TOKEN_VALIDITY bounds, minutes (signJwt refuses more than 12 h) */
+#define TB_VALIDITY_MIN 1 /* TOKEN_VALIDITY bounds, minutes (signJwt refuses more than 12 h) */
 #define TB_VALIDITY_MAX 720
-#define TB_TIMEOUT_MAX 120  /* UPSTREAM_TIMEOUT bound, seconds */
-#define TB_ISSUER_MAX 1000  /* longest TOKEN_ISSUER: routes.c builds <issuer>/token and such in
-                             buffers of ISSUER_MAX (1024) plus a little */
+#define TB_TIMEOUT_MAX 120 /* UPSTREAM_TIMEOUT bound, seconds */
+#define TB_ISSUER_MAX                                                                              \
+	1000 /* longest TOKEN_ISSUER: routes.c builds <issuer>/token and such in                   \
+	      buffers of ISSUER_MAX (1024) plus a little */
 
 enum tb_flow_kind { TB_FLOW_MTLS, TB_FLOW_XLB };
 
 /* The certificate attribute that becomes client_id (MTLS_CLIENT_ID). */
-enum tb_id_attr { TB_ID_SHA256, TB_ID_SPIFFE, TB_ID_DNSSAN, TB_ID_URISAN, TB_ID_SERIAL, TB_ID_SUBJECT };
+enum tb_id_attr {
+	TB_ID_SHA256,
+	TB_ID_SPIFFE,
+	TB_ID_DNSSAN,
+	TB_ID_URISAN,
+	TB_ID_SERIAL,
+	TB_ID_SUBJECT
+};
 
 /* Read-only after tb_config_load: every string owned by the config, NULL when unset. */
 struct tb_config {

@@ -55,7 +55,8 @@ read_body(struct tb_request *req, int (*read_fn)(void *arg, char *p, int n), voi
 		tb_request_set_too_large(req); /* not read: the web server discards it */
 		return 0;
 	}
-	/* without a length only a POST may have a body (RFC 3875 section 4.2): read it to the end */
+	/* without a length only a POST may have a body (RFC 3875 section 4.2): read it to the end
+	 */
 	if (want < 0 && tb_request_method(req) != TB_METHOD_POST)
 		want = 0;
 	/* without a length (chunked through some servers) read to the end, within the cap */
@@ -75,8 +76,8 @@ read_body(struct tb_request *req, int (*read_fn)(void *arg, char *p, int n), voi
 		r = 0;
 	} else if (want >= 0 && got < (size_t)want) {
 		/* the client went away: never act on part of a form */
-		tb_log(TB_LOG_WARNING, "api.request", NULL, "The request body ended after %zu of %ld bytes",
-		    got, want);
+		tb_log(TB_LOG_WARNING, "api.request", NULL,
+		    "The request body ended after %zu of %ld bytes", got, want);
 		r = TB_ERR_IO;
 	} else
 		r = tb_request_set_body(req, body, got);
@@ -86,8 +87,8 @@ read_body(struct tb_request *req, int (*read_fn)(void *arg, char *p, int n), voi
 
 /* Renders the CGI response: Status line, headers, blank line, body. */
 static int
-write_response(const struct tb_response *resp, int (*write_fn)(void *arg, const char *p, int n),
-    void *arg)
+write_response(
+    const struct tb_response *resp, int (*write_fn)(void *arg, const char *p, int n), void *arg)
 {
 	char status[64];
 	int n = snprintf(status, sizeof(status), "Status: %d %s\r\n", resp->status,
@@ -102,9 +103,10 @@ write_response(const struct tb_response *resp, int (*write_fn)(void *arg, const 
 }
 
 /* A broken request: answered with a bare 500 so the web server has something to send. */
-static const char broken[] = "Status: 500 Internal Server Error\r\nContent-Type: application/json\r\n"
-			     "Cache-Control: no-store\r\n\r\n"
-			     "{\"error\":\"server_error\",\"error_description\":\"Internal error\"}";
+static const char broken[] =
+    "Status: 500 Internal Server Error\r\nContent-Type: application/json\r\n"
+    "Cache-Control: no-store\r\n\r\n"
+    "{\"error\":\"server_error\",\"error_description\":\"Internal error\"}";
 
 static int
 handle(struct tb_app *app, char **envp, int (*read_fn)(void *, char *, int), void *rarg,
@@ -129,8 +131,8 @@ handle(struct tb_app *app, char **envp, int (*read_fn)(void *, char *, int), voi
 out:
 	if (r == TB_ERR_LIMIT)
 		tb_log(TB_LOG_WARNING, "api.request", NULL,
-		    "Refused a request with more than %d parameters or %d bytes of them", TB_PARAMS_MAX,
-		    TB_PARAMS_BYTES);
+		    "Refused a request with more than %d parameters or %d bytes of them",
+		    TB_PARAMS_MAX, TB_PARAMS_BYTES);
 	else if (r != TB_ERR_IO)
 		tb_log(TB_LOG_ERROR, "api.request", NULL, "Request failed: %s", tb_err_str(r));
 answer:

@@ -25,8 +25,12 @@ attribute(const struct tb_identity *id, enum tb_id_attr a)
 }
 
 static const char *const attribute_names[] = {
-	[TB_ID_SHA256] = "SHA-256", [TB_ID_SPIFFE] = "SPIFFE ID", [TB_ID_DNSSAN] = "DNS SAN",
-	[TB_ID_URISAN] = "URI SAN", [TB_ID_SERIAL] = "serial", [TB_ID_SUBJECT] = "subject",
+    [TB_ID_SHA256] = "SHA-256",
+    [TB_ID_SPIFFE] = "SPIFFE ID",
+    [TB_ID_DNSSAN] = "DNS SAN",
+    [TB_ID_URISAN] = "URI SAN",
+    [TB_ID_SERIAL] = "serial",
+    [TB_ID_SUBJECT] = "subject",
 };
 
 static int
@@ -39,9 +43,11 @@ mtls(const struct tb_config *cfg, const struct tb_request *req, time_t now,
 	const char *cid;
 	int r;
 
-	/* the web server verified the chain; anything but SUCCESS (NONE, GENEROUS, FAILED:...) fails */
+	/* the web server verified the chain; anything but SUCCESS (NONE, GENEROUS, FAILED:...)
+	 * fails */
 	if (verify == NULL || strcmp(verify, "SUCCESS") != 0) {
-		snprintf(why, whylen, "the web server did not verify the certificate (SSL_CLIENT_VERIFY=%.*s)",
+		snprintf(why, whylen,
+		    "the web server did not verify the certificate (SSL_CLIENT_VERIFY=%.*s)",
 		    VERIFY_SHOWN, verify != NULL ? verify : "unset");
 		return TB_ERR_CLIENT;
 	}
@@ -64,8 +70,8 @@ mtls(const struct tb_config *cfg, const struct tb_request *req, time_t now,
 }
 
 static int
-xlb(const struct tb_config *cfg, const struct tb_request *req, time_t now,
-    struct tb_identity **out, char *why, size_t whylen)
+xlb(const struct tb_config *cfg, const struct tb_request *req, time_t now, struct tb_identity **out,
+    char *why, size_t whylen)
 {
 	const char *values[TB_XLB_HEADERS];
 	struct tb_identity *id = NULL;
@@ -74,8 +80,8 @@ xlb(const struct tb_config *cfg, const struct tb_request *req, time_t now,
 
 	for (i = 0; i < TB_XLB_HEADERS; i++)
 		values[i] = tb_request_header(req, cfg->xlb_headers[i]);
-	r = tb_cert_identity_xlb(values, tb_request_header(req, cfg->xlb_client_id_header), now, &id,
-	    why, whylen);
+	r = tb_cert_identity_xlb(
+	    values, tb_request_header(req, cfg->xlb_client_id_header), now, &id, why, whylen);
 	if (r != 0)
 		return r == TB_ERR_ALLOC ? r : TB_ERR_CLIENT;
 	id->flow = tb_flow_name(TB_FLOW_XLB);
@@ -97,7 +103,8 @@ tb_flow_authenticate(const struct tb_config *cfg, const struct tb_request *req, 
 			if (pem != NULL && *pem != '\0')
 				return mtls(cfg, req, now, out, why, whylen);
 		} else {
-			const char *present = tb_request_header(req, cfg->xlb_headers[TB_XLB_PRESENT]);
+			const char *present =
+			    tb_request_header(req, cfg->xlb_headers[TB_XLB_PRESENT]);
 
 			if (present != NULL && strcasecmp(present, "true") == 0)
 				return xlb(cfg, req, now, out, why, whylen);
@@ -105,7 +112,7 @@ tb_flow_authenticate(const struct tb_config *cfg, const struct tb_request *req, 
 	}
 	snprintf(why, whylen, "no client certificate (SSL_CLIENT_VERIFY=%.*s)", VERIFY_SHOWN,
 	    tb_request_param(req, "SSL_CLIENT_VERIFY") != NULL
-		? tb_request_param(req, "SSL_CLIENT_VERIFY")
-		: "unset");
+	        ? tb_request_param(req, "SSL_CLIENT_VERIFY")
+	        : "unset");
 	return TB_ERR_CLIENT;
 }

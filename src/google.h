@@ -16,8 +16,8 @@ struct tb_google; /* one per process: keeps connections, DNS and TLS sessions ac
  * the metadata server as host[:port]; timeout is seconds for one call. Plain http:// is accepted
  * only for loopback hosts. *out is the caller's (tb_google_free).
  */
-int tb_google_new(const char *sts, const char *iam, const char *meta, long timeout,
-    struct tb_google **out);
+int tb_google_new(
+    const char *sts, const char *iam, const char *meta, long timeout, struct tb_google **out);
 void tb_google_free(struct tb_google *g);
 
 /*

@@ -110,7 +110,8 @@ tb_json_render(const struct tb_json *j, char **out)
 	const char *s;
 
 	*out = NULL;
-	s = json_object_to_json_string_ext(J(j), JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	s = json_object_to_json_string_ext(
+	    J(j), JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (s == NULL || (*out = strdup(s)) == NULL)
 		return TB_ERR_ALLOC;
 	return 0;
@@ -229,8 +230,8 @@ tb_json_at(const struct tb_json *a, size_t i)
 }
 
 int
-tb_json_each(const struct tb_json *o, int (*fn)(void *arg, const char *key, struct tb_json *v),
-    void *arg)
+tb_json_each(
+    const struct tb_json *o, int (*fn)(void *arg, const char *key, struct tb_json *v), void *arg)
 {
 	int r;
 

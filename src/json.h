@@ -46,11 +46,11 @@ int tb_json_get_bool(const struct tb_json *o, const char *key);
 int tb_json_is_object(const struct tb_json *j);
 int tb_json_is_array(const struct tb_json *j);
 const char *tb_json_str(const struct tb_json *j); /* the string, or NULL if j is not one */
-size_t tb_json_len(const struct tb_json *a);     /* array length; 0 if not an array */
+size_t tb_json_len(const struct tb_json *a);      /* array length; 0 if not an array */
 struct tb_json *tb_json_at(const struct tb_json *a, size_t i);
 
 /* Iterates an object's members: calls fn for each until it returns non-zero, which is returned. */
-int tb_json_each(const struct tb_json *o, int (*fn)(void *arg, const char *key, struct tb_json *v),
-    void *arg);
+int tb_json_each(
+    const struct tb_json *o, int (*fn)(void *arg, const char *key, struct tb_json *v), void *arg);
 
 #endif

@@ -308,8 +308,9 @@ classify(const char *path, struct key *k, char *why, size_t whylen)
 	if (EVP_PKEY_is_a(k->pkey, "RSA")) {
 		bits = EVP_PKEY_get_bits(k->pkey);
 		if (bits < RSA_BITS_MIN) {
-			tb_whyf(why, whylen, "SIGNING_KEYS: %s: RSA key of %d bits; need %d or more",
-			    path, bits, RSA_BITS_MIN);
+			tb_whyf(why, whylen,
+			    "SIGNING_KEYS: %s: RSA key of %d bits; need %d or more", path, bits,
+			    RSA_BITS_MIN);
 			return TB_ERR_CONFIG;
 		}
 		if (bits > RSA_BITS_MAX) {

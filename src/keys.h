@@ -12,8 +12,8 @@ struct tb_keyset; /* private keys, parsed once at start */
  * Loads PEM private keys from files (RSA of 2048 bits or more: RS256; EC P-256: ES256). The first
  * signs; all are published. On failure writes a one-line reason naming the file into why.
  */
-int tb_keyset_load(const char *const *files, size_t n, struct tb_keyset **out, char *why,
-    size_t whylen);
+int tb_keyset_load(
+    const char *const *files, size_t n, struct tb_keyset **out, char *why, size_t whylen);
 void tb_keyset_free(struct tb_keyset *ks);
 
 /* The public JWK Set ({"keys":[...]}, each with kty, use, alg, kid and the key), borrowed. */

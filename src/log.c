@@ -20,12 +20,12 @@ static int log_fd = 2;
 static char *log_project;
 
 static const char *const severity_names[] = {
-	[TB_LOG_DEBUG] = "DEBUG",
-	[TB_LOG_INFO] = "INFO",
-	[TB_LOG_NOTICE] = "NOTICE",
-	[TB_LOG_WARNING] = "WARNING",
-	[TB_LOG_ERROR] = "ERROR",
-	[TB_LOG_CRITICAL] = "CRITICAL",
+    [TB_LOG_DEBUG] = "DEBUG",
+    [TB_LOG_INFO] = "INFO",
+    [TB_LOG_NOTICE] = "NOTICE",
+    [TB_LOG_WARNING] = "WARNING",
+    [TB_LOG_ERROR] = "ERROR",
+    [TB_LOG_CRITICAL] = "CRITICAL",
 };
 
 int
@@ -112,7 +112,8 @@ render(enum tb_severity sev, const char *event, const struct tb_log_ctx *ctx, co
 	labels = NULL; /* transferred */
 	if (ctx != NULL && ctx->trace != NULL && *ctx->trace != '\0') {
 		if (log_project != NULL)
-			snprintf(trace, sizeof(trace), "projects/%s/traces/%s", log_project, ctx->trace);
+			snprintf(
+			    trace, sizeof(trace), "projects/%s/traces/%s", log_project, ctx->trace);
 		else
 			snprintf(trace, sizeof(trace), "%s", ctx->trace);
 		r |= tb_json_set_str(o, "logging.googleapis.com/trace", trace);
@@ -140,7 +141,8 @@ tb_log(enum tb_severity sev, const char *event, const struct tb_log_ctx *ctx, co
 	trim_utf8(msg);
 	for (;;) {
 		if ((line = render(sev, event, ctx, msg)) == NULL) {
-			static const char oom[] = "{\"severity\":\"ERROR\",\"message\":\"failed to log\"}\n";
+			static const char oom[] =
+			    "{\"severity\":\"ERROR\",\"message\":\"failed to log\"}\n";
 			write_line(oom, sizeof(oom) - 1);
 			return;
 		}

@@ -4,14 +4,21 @@
 
 #define TB_LOG_LINE_MAX 4096 /* PIPE_BUF: a line is one atomic write; longer messages are cut */
 
-enum tb_severity { TB_LOG_DEBUG, TB_LOG_INFO, TB_LOG_NOTICE, TB_LOG_WARNING, TB_LOG_ERROR, TB_LOG_CRITICAL };
+enum tb_severity {
+	TB_LOG_DEBUG,
+	TB_LOG_INFO,
+	TB_LOG_NOTICE,
+	TB_LOG_WARNING,
+	TB_LOG_ERROR,
+	TB_LOG_CRITICAL
+};
 
 /*
  * What a request's log lines carry as labels besides event. All borrowed, any may be NULL.
  * Never put a token, key or whole certificate here or in a message.
  */
 struct tb_log_ctx {
-	const char *trace;     /* trace id from X-Cloud-Trace-Context or traceparent */
+	const char *trace; /* trace id from X-Cloud-Trace-Context or traceparent */
 	const char *client_id;
 	const char *x5_sha256;
 	const char *x5_serial;

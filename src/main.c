@@ -51,8 +51,8 @@ static void
 report_log(void *arg, int warning, const char *setting, const char *msg)
 {
 	(void)arg;
-	tb_log(warning ? TB_LOG_WARNING : TB_LOG_CRITICAL, "runtime.startup", NULL, "%s: %s", setting,
-	    msg);
+	tb_log(warning ? TB_LOG_WARNING : TB_LOG_CRITICAL, "runtime.startup", NULL, "%s: %s",
+	    setting, msg);
 }
 
 /*
@@ -96,7 +96,8 @@ check_config(void)
 		goto out;
 	}
 	if (cfg->log_file != NULL && !log_file_writable(cfg->log_file)) {
-		fprintf(stderr, "token-broker: LOG_FILE: '%s' cannot be appended to by this user (%s)\n",
+		fprintf(stderr,
+		    "token-broker: LOG_FILE: '%s' cannot be appended to by this user (%s)\n",
 		    cfg->log_file, strerror(errno));
 		errors++;
 	}
@@ -119,12 +120,13 @@ print_jwks(void)
 	if (tb_config_load(report_errors, &errors, &cfg) != 0 || errors > 0)
 		goto out;
 	if (cfg->nsigning_keys == 0) {
-		fprintf(stderr, "token-broker: SIGNING_KEYS: unset; with SIGNING_SERVICE_ACCOUNT Google "
-				"publishes the keys\n");
+		fprintf(stderr,
+		    "token-broker: SIGNING_KEYS: unset; with SIGNING_SERVICE_ACCOUNT Google "
+		    "publishes the keys\n");
 		goto out;
 	}
 	if (tb_keyset_load((const char *const *)cfg->signing_keys, cfg->nsigning_keys, &ks, why,
-		sizeof(why)) != 0) {
+	        sizeof(why)) != 0) {
 		fprintf(stderr, "token-broker: %s\n", why);
 		goto out;
 	}

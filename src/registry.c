@@ -26,15 +26,19 @@
 enum match_kind { M_SHA256, M_SHA1, M_SUBJECT, M_SPIFFE, M_DNSSAN, M_URISAN, M_KINDS };
 
 static const char *const kind_names[M_KINDS] = {
-	[M_SHA256] = "sha256", [M_SHA1] = "sha1", [M_SUBJECT] = "subject",
-	[M_SPIFFE] = "spiffe", [M_DNSSAN] = "dnssan", [M_URISAN] = "urisan",
+    [M_SHA256] = "sha256",
+    [M_SHA1] = "sha1",
+    [M_SUBJECT] = "subject",
+    [M_SPIFFE] = "spiffe",
+    [M_DNSSAN] = "dnssan",
+    [M_URISAN] = "urisan",
 };
 
 struct tb_client {
-	char *client_id;      /* NULL: from MTLS_CLIENT_ID */
+	char *client_id; /* NULL: from MTLS_CLIENT_ID */
 	enum match_kind kind;
-	char *value;          /* normalised: sha1 lower hex without colons, sha256 without '=' */
-	X509_NAME *subject;   /* M_SUBJECT */
+	char *value;        /* normalised: sha1 lower hex without colons, sha256 without '=' */
+	X509_NAME *subject; /* M_SUBJECT */
 	char **scopes, **accounts;
 	size_t nscopes, naccounts;
 	int validity;
@@ -53,8 +57,7 @@ struct load {
 	const char *id;
 };
 
-static int
-refuse(struct load *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int refuse(struct load *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int
 refuse(struct load *l, const char *fmt, ...)
@@ -143,7 +146,8 @@ parse_dn(const char *s, X509_NAME **out)
 		n++;
 		while (*s == ' ')
 			s++;
-		if (*s == '#' || *s == '"') /* BER-encoded or RFC 1779 quoted values: not supported */
+		if (*s == '#' ||
+		    *s == '"') /* BER-encoded or RFC 1779 quoted values: not supported */
 			goto out;
 		for (; *s != '\0' && *s != ',' && *s != '+'; s++) {
 			int c = (unsigned char)*s;
@@ -186,7 +190,8 @@ parse_dn(const char *s, X509_NAME **out)
 			start--;
 		for (k = start; k < i; k++)
 			if (!X509_NAME_add_entry_by_OBJ(name, avas[k].type, MBSTRING_UTF8,
-				(unsigned char *)avas[k].value, (int)avas[k].len, -1, k == start ? 0 : -1))
+			        (unsigned char *)avas[k].value, (int)avas[k].len, -1,
+			        k == start ? 0 : -1))
 				goto out;
 		i = start;
 	}
@@ -273,7 +278,8 @@ string_list(struct load *l, struct tb_json *arr, const char *key, char ***out, s
 		const char *s = tb_json_str(tb_json_at(arr, i));
 
 		if (s == NULL || *s == '\0' || strchr(s, ' ') != NULL)
-			return refuse(l, "'%s' must be a list of non-empty strings without spaces", key);
+			return refuse(
+			    l, "'%s' must be a list of non-empty strings without spaces", key);
 		if (((*out)[i] = strdup(s)) == NULL)
 			return TB_ERR_ALLOC;
 		(*n)++;
@@ -314,10 +320,10 @@ only_keys(struct load *l, const struct tb_json *o, const char *const *allowed, c
 static int
 load_client(struct load *l, struct tb_json *e, struct tb_client *cl)
 {
-	static const char *const entry_keys[] = {"client_id", "match", "scopes", "service_accounts",
-	    "token_validity", NULL};
-	static const char *const match_keys[] = {"sha256", "sha1", "subject", "spiffe", "dnssan",
-	    "urisan", NULL};
+	static const char *const entry_keys[] = {
+	    "client_id", "match", "scopes", "service_accounts", "token_validity", NULL};
+	static const char *const match_keys[] = {
+	    "sha256", "sha1", "subject", "spiffe", "dnssan", "urisan", NULL};
 	struct tb_json *m, *v;
 	const char *id;
 	int64_t validity;
@@ -344,19 +350,21 @@ load_client(struct load *l, struct tb_json *e, struct tb_client *cl)
 		if ((v = tb_json_get(m, kind_names[k])) == NULL)
 			continue;
 		if (found++)
-			return refuse(l, "'match' must have exactly one of sha256, sha1, subject, spiffe, "
-					 "dnssan, urisan");
+			return refuse(l,
+			    "'match' must have exactly one of sha256, sha1, subject, spiffe, "
+			    "dnssan, urisan");
 		if (tb_json_str(v) == NULL)
 			return refuse(l, "'match.%s' must be a string", kind_names[k]);
 		cl->kind = (enum match_kind)k;
 		if ((r = normalise(cl->kind, tb_json_str(v), cl)) != 0)
 			return r == TB_ERR_ALLOC ? r
-						 : refuse(l, "'match.%s' is not a valid %s value", kind_names[k],
-						       kind_names[k]);
+			                         : refuse(l, "'match.%s' is not a valid %s value",
+			                               kind_names[k], kind_names[k]);
 	}
 	if (!found)
-		return refuse(l, "'match' must have exactly one of sha256, sha1, subject, spiffe, dnssan, "
-				 "urisan");
+		return refuse(l,
+		    "'match' must have exactly one of sha256, sha1, subject, spiffe, dnssan, "
+		    "urisan");
 	if ((v = tb_json_get(e, "scopes")) != NULL &&
 	    (r = string_list(l, v, "scopes", &cl->scopes, &cl->nscopes)) != 0)
 		return r;
@@ -364,8 +372,8 @@ load_client(struct load *l, struct tb_json *e, struct tb_client *cl)
 	    (r = string_list(l, v, "service_accounts", &cl->accounts, &cl->naccounts)) != 0)
 		return r;
 	if (tb_json_get(e, "token_validity") != NULL) {
-		if (tb_json_get_int(e, "token_validity", &validity) != 0 || validity < TB_VALIDITY_MIN ||
-		    validity > TB_VALIDITY_MAX)
+		if (tb_json_get_int(e, "token_validity", &validity) != 0 ||
+		    validity < TB_VALIDITY_MIN || validity > TB_VALIDITY_MAX)
 			return refuse(l, "'token_validity' must be whole minutes from %d to %d",
 			    TB_VALIDITY_MIN, TB_VALIDITY_MAX);
 		cl->validity = (int)validity;
@@ -438,8 +446,9 @@ tb_registry_parse(const char *text, size_t len, const char *file, struct tb_regi
 	}
 	clients = tb_json_get(doc, "clients");
 	if (!tb_json_is_array(clients) || tb_json_len(clients) > TB_REGISTRY_CLIENTS_MAX) {
-		snprintf(why, whylen, "CLIENT_REGISTRY: %s: 'clients' must be a list of at most %d entries",
-		    file, TB_REGISTRY_CLIENTS_MAX);
+		snprintf(why, whylen,
+		    "CLIENT_REGISTRY: %s: 'clients' must be a list of at most %d entries", file,
+		    TB_REGISTRY_CLIENTS_MAX);
 		r = TB_ERR_CONFIG;
 		goto out;
 	}
@@ -449,8 +458,8 @@ tb_registry_parse(const char *text, size_t len, const char *file, struct tb_regi
 
 		tb_json_each(doc, check_key, &kc);
 		if (kc.r != 0) {
-			snprintf(why, whylen, "CLIENT_REGISTRY: %s: only 'clients' is allowed at the top",
-			    file);
+			snprintf(why, whylen,
+			    "CLIENT_REGISTRY: %s: only 'clients' is allowed at the top", file);
 			r = TB_ERR_CONFIG;
 			goto out;
 		}
@@ -477,7 +486,8 @@ tb_registry_parse(const char *text, size_t len, const char *file, struct tb_regi
 				goto out;
 			}
 			if (same_match(cl, o)) {
-				r = refuse(&l, "matches the same %s as clients[%zu]", kind_names[cl->kind], k);
+				r = refuse(&l, "matches the same %s as clients[%zu]",
+				    kind_names[cl->kind], k);
 				goto out;
 			}
 		}
@@ -565,8 +575,7 @@ tb_registry_match(const struct tb_registry *reg, const struct tb_identity *id)
 			if (strcmp(cl->value, id->uri_san) == 0)
 				found = cl;
 			break;
-		case M_KINDS:
-			break;
+		case M_KINDS: break;
 		}
 	}
 	X509_NAME_free(subject);

@@ -26,8 +26,8 @@ int tb_registry_parse(const char *text, size_t len, const char *file, struct tb_
 void tb_registry_free(struct tb_registry *reg);
 
 /* The entry whose match the identity satisfies, or NULL (an unregistered client). */
-const struct tb_client *tb_registry_match(const struct tb_registry *reg,
-    const struct tb_identity *id);
+const struct tb_client *tb_registry_match(
+    const struct tb_registry *reg, const struct tb_identity *id);
 /* The entry's client_id (borrowed), or NULL when it names none. */
 const char *tb_client_id(const struct tb_client *cl);
 /* The entry's token_validity in minutes, or 0 when it sets none. */

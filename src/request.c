@@ -179,8 +179,7 @@ path_printable(const char *s)
 }
 
 int
-tb_request_route(const struct tb_request *req, const char *issuer_path, char **mount,
-    char **route)
+tb_request_route(const struct tb_request *req, const char *issuer_path, char **mount, char **route)
 {
 	const char *pi = tb_request_param(req, "PATH_INFO");
 	const char *uri = tb_request_param(req, "REQUEST_URI");
@@ -202,7 +201,8 @@ tb_request_route(const struct tb_request *req, const char *issuer_path, char **m
 			goto out;
 		if (issuer_path != NULL && (rest = below(path, issuer_path)) != NULL)
 			m = issuer_path;
-		else if (issuer_path == NULL && (rest = below(path, script)) != NULL && *rest != '\0')
+		else if (issuer_path == NULL && (rest = below(path, script)) != NULL &&
+		         *rest != '\0')
 			m = script; /* mounted at SCRIPT_NAME, path below it */
 		else {
 			m = "";
@@ -320,8 +320,8 @@ tb_request_trace(const struct tb_request *req, char out[TB_TRACE_MAX + 1])
 		return;
 	out[0] = '\0';
 	/* traceparent: 00-TRACE_ID(32)-PARENT_ID(16)-FLAGS */
-	if ((v = tb_request_header(req, "traceparent")) != NULL && strlen(v) >= 55 &&
-	    v[2] == '-' && hex_run(v + 3, 32, out, 32) && v[35] == '-')
+	if ((v = tb_request_header(req, "traceparent")) != NULL && strlen(v) >= 55 && v[2] == '-' &&
+	    hex_run(v + 3, 32, out, 32) && v[35] == '-')
 		return;
 	out[0] = '\0';
 }
@@ -343,8 +343,8 @@ decode(const char *s, size_t n, char **out)
 			int hi, lo;
 
 			/* a truncated or non-hex escape is an error, and so is an encoded NUL */
-			if (i + 2 >= n || (hi = tb_hexval(s[i + 1])) < 0 || (lo = tb_hexval(s[i + 2])) < 0 ||
-			    (hi == 0 && lo == 0)) {
+			if (i + 2 >= n || (hi = tb_hexval(s[i + 1])) < 0 ||
+			    (lo = tb_hexval(s[i + 2])) < 0 || (hi == 0 && lo == 0)) {
 				free(d);
 				return TB_ERR_REQUEST;
 			}
@@ -386,8 +386,8 @@ tb_form_parse(const char *body, size_t len, struct tb_form **out)
 		}
 		if ((r = decode(seg, nlen, &f->fields[f->n].name)) != 0)
 			goto fail;
-		if ((r = decode(eq != NULL ? eq + 1 : seg + seglen, eq != NULL ? seglen - nlen - 1 : 0,
-			 &f->fields[f->n].value)) != 0) {
+		if ((r = decode(eq != NULL ? eq + 1 : seg + seglen,
+		         eq != NULL ? seglen - nlen - 1 : 0, &f->fields[f->n].value)) != 0) {
 			free(f->fields[f->n].name);
 			f->fields[f->n].name = NULL;
 			goto fail;

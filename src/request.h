@@ -4,10 +4,10 @@
 
 #include <stddef.h>
 
-#define TB_PARAMS_MAX 512              /* CGI/FastCGI parameters kept per request */
-#define TB_PARAMS_BYTES (512 * 1024)   /* their total size */
-#define TB_BODY_MAX (64 * 1024)        /* request body accepted */
-#define TB_FORM_FIELDS_MAX 64          /* form fields accepted */
+#define TB_PARAMS_MAX 512            /* CGI/FastCGI parameters kept per request */
+#define TB_PARAMS_BYTES (512 * 1024) /* their total size */
+#define TB_BODY_MAX (64 * 1024)      /* request body accepted */
+#define TB_FORM_FIELDS_MAX 64        /* form fields accepted */
 #define TB_HOST_MAX 255
 #define TB_TRACE_MAX 64
 
@@ -40,8 +40,8 @@ enum tb_method tb_request_method(const struct tb_request *req);
  * issuer_path is NULL and the mount, which then goes into the issuer, is not printable ASCII
  * without spaces.
  */
-int tb_request_route(const struct tb_request *req, const char *issuer_path, char **mount,
-    char **route);
+int tb_request_route(
+    const struct tb_request *req, const char *issuer_path, char **mount, char **route);
 
 /* 1 when host is a host name or address with an optional port, and nothing else. */
 int tb_host_valid(const char *host);

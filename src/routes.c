@@ -1,4 +1,4 @@
-/* routes.c: discovery, JWK Set and token endpoints; errors become statuses and OAuth bodies here. */
+/* routes.c: the endpoints; where errors become HTTP statuses and OAuth bodies. */
 #include "routes.h"
 
 #include <stdio.h>
@@ -27,7 +27,7 @@ struct tb_app {
 	struct tb_google *google;
 	struct tb_signer *signer;
 	struct tb_registry *registry; /* NULL: every verified certificate is a client */
-	char *discovery; /* rendered once when nothing in it depends on the request */
+	char *discovery;              /* rendered once when nothing in it depends on the request */
 };
 
 /* What one request carries through the handlers. */
@@ -132,11 +132,13 @@ fail(struct call *c, int err, const char *description)
 	if (o == NULL)
 		goto out;
 	if (c->ext) {
-		if (tb_json_set_bool(o, "success", 0) != 0 || tb_json_set_int(o, "version", 1) != 0 ||
-		    tb_json_set_str(o, "code", code) != 0 || tb_json_set_str(o, "message", description) != 0)
+		if (tb_json_set_bool(o, "success", 0) != 0 ||
+		    tb_json_set_int(o, "version", 1) != 0 ||
+		    tb_json_set_str(o, "code", code) != 0 ||
+		    tb_json_set_str(o, "message", description) != 0)
 			goto out;
 	} else if (tb_json_set_str(o, "error", code) != 0 ||
-	    tb_json_set_str(o, "error_description", description) != 0)
+	           tb_json_set_str(o, "error_description", description) != 0)
 		goto out;
 	if (tb_json_render(o, &body) != 0)
 		goto out;
@@ -157,8 +159,9 @@ method_not_allowed(struct call *c, const char *allow)
 	int r;
 
 	tb_log(TB_LOG_INFO, "api.request", &c->log, "Refused method %s (allowed: %s)",
-	    tb_request_method(c->req) == TB_METHOD_OTHER ? "other than GET, HEAD or POST"
-							 : tb_request_param(c->req, "REQUEST_METHOD"),
+	    tb_request_method(c->req) == TB_METHOD_OTHER
+	        ? "other than GET, HEAD or POST"
+	        : tb_request_param(c->req, "REQUEST_METHOD"),
 	    allow);
 	if ((r = fail(c, TB_ERR_METHOD, "The method is not allowed for this resource")) != 0)
 		return r;
@@ -224,8 +227,8 @@ set_list(struct tb_json *o, const char *key, const char *const *values, size_t n
 static int
 render_discovery(struct tb_app *app, const char *iss, char **out, char *detail)
 {
-	static const char *const claims[] = {"iss", "sub", "aud", "iat", "exp", "jti", "amr",
-	    "client_id", "client", "cnf"};
+	static const char *const claims[] = {
+	    "iss", "sub", "aud", "iat", "exp", "jti", "amr", "client_id", "client", "cnf"};
 	struct tb_json *o = tb_json_object(), *aliases;
 	const char *algs[TB_KEYS_MAX];
 	char token_ep[ISSUER_MAX + 16], *jwks_uri = NULL;
@@ -328,7 +331,8 @@ token_answer(struct call *c, const char *id_token, time_t exp, const char *acces
 	if (o == NULL)
 		goto out;
 	if (c->ext) {
-		if (tb_json_set_bool(o, "success", 1) != 0 || tb_json_set_int(o, "version", 1) != 0 ||
+		if (tb_json_set_bool(o, "success", 1) != 0 ||
+		    tb_json_set_int(o, "version", 1) != 0 ||
 		    tb_json_set_str(o, "token_type", EXT_TOKEN_TYPE) != 0 ||
 		    tb_json_set_str(o, "id_token", id_token) != 0 ||
 		    tb_json_set_int(o, "expiration_time", exp) != 0)
@@ -339,7 +343,7 @@ token_answer(struct call *c, const char *id_token, time_t exp, const char *acces
 		    tb_json_set_str(o, "access_token", access_token) != 0 ||
 		    tb_json_set_str(o, "token_type", access_token != NULL ? "Bearer" : NULL) != 0 ||
 		    (access_token != NULL ? tb_json_set_int(o, "expires_in", expires_in)
-					  : tb_json_set_null(o, "expires_in")) != 0 ||
+		                          : tb_json_set_null(o, "expires_in")) != 0 ||
 		    tb_json_set_str(o, "scope", access_token != NULL ? scope : NULL) != 0)
 			goto out;
 	}
@@ -389,8 +393,8 @@ account_valid(const char *s)
 	if (at == NULL || at == s || strlen(s) > 254)
 		return 0;
 	for (; *s != '\0'; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-			strchr("@.-_+", *s) != NULL))
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		        (*s >= '0' && *s <= '9') || strchr("@.-_+", *s) != NULL))
 			return 0;
 	return 1;
 }
@@ -406,7 +410,7 @@ access_token(struct call *c, const struct tb_identity *id, const char *id_token,
 	int r;
 
 	if ((r = tb_google_sts_exchange(c->app->google, cfg->sts_audience, id_token, scope, &sts,
-		 &sts_expires, detail)) != 0)
+	         &sts_expires, detail)) != 0)
 		goto fail;
 	if (account == NULL) {
 		*token = sts;
@@ -418,24 +422,27 @@ access_token(struct call *c, const struct tb_identity *id, const char *id_token,
 	}
 	if (lifetime > ACCESS_LIFETIME_MAX)
 		lifetime = ACCESS_LIFETIME_MAX;
-	r = tb_google_generate_access_token(c->app->google, sts, account, scope, lifetime, c->now,
-	    token, expires_in, detail);
+	r = tb_google_generate_access_token(
+	    c->app->google, sts, account, scope, lifetime, c->now, token, expires_in, detail);
 	tb_free_secret(sts);
 	if (r != 0)
 		goto fail;
 	tb_log(TB_LOG_INFO, "api.token", &c->log,
 	    "Issued ID token and service account access token for client '%s', account '%s' and "
-	    "scope '%s'", id->client_id, account, scope);
+	    "scope '%s'",
+	    id->client_id, account, scope);
 	return 0;
 fail:
 	tb_log(r == TB_ERR_DENIED ? TB_LOG_WARNING : TB_LOG_ERROR, "api.token", &c->log,
-	    "Issuing access token for client '%s' failed: %s: %s", id->client_id, tb_err_str(r), detail);
+	    "Issuing access token for client '%s' failed: %s: %s", id->client_id, tb_err_str(r),
+	    detail);
 	if (r == TB_ERR_DENIED)
 		snprintf(desc, DESC_MAX, "%s", detail); /* Google's own words, as SPEC.md asks */
 	else if (r == TB_ERR_REQUEST)
 		snprintf(desc, DESC_MAX, "The scope or service_account is not valid");
 	else if (r == TB_ERR_UNAVAILABLE || r == TB_ERR_UPSTREAM)
-		snprintf(desc, DESC_MAX, "Google's token services are unavailable; try again later");
+		snprintf(
+		    desc, DESC_MAX, "Google's token services are unavailable; try again later");
 	else
 		snprintf(desc, DESC_MAX, "Issuing an access token failed");
 	return r;
@@ -480,7 +487,8 @@ token(struct call *c)
 	}
 	if (!tb_content_type_is_form(tb_request_param(c->req, "CONTENT_TYPE"))) {
 		r = TB_ERR_MEDIA;
-		snprintf(desc, DESC_MAX, "The request body must be application/x-www-form-urlencoded");
+		snprintf(
+		    desc, DESC_MAX, "The request body must be application/x-www-form-urlencoded");
 		goto refuse;
 	}
 	body = tb_request_body(c->req, &len);
@@ -501,7 +509,7 @@ token(struct call *c)
 	if (c->ext)
 		scope = account = NULL;
 	else if ((r = param(form, "scope", &scope, desc)) != 0 ||
-	    (r = param(form, "service_account", &account, desc)) != 0)
+	         (r = param(form, "service_account", &account, desc)) != 0)
 		goto refuse;
 	if (grant == NULL) {
 		r = TB_ERR_REQUEST;
@@ -520,8 +528,9 @@ token(struct call *c)
 	}
 	if (!c->ext && account != NULL && (scope == NULL || !account_valid(account))) {
 		r = TB_ERR_REQUEST;
-		snprintf(desc, DESC_MAX, scope == NULL ? "A service_account needs a scope"
-						       : "The service_account is not an email address");
+		snprintf(desc, DESC_MAX,
+		    scope == NULL ? "A service_account needs a scope"
+		                  : "The service_account is not an email address");
 		goto refuse;
 	}
 	if ((r = tb_flow_authenticate(cfg, c->req, c->now, &id, why, sizeof(why))) != 0)
@@ -536,7 +545,8 @@ token(struct call *c)
 
 		if (cl == NULL) {
 			r = TB_ERR_CLIENT;
-			snprintf(why, sizeof(why), "the certificate matches no entry of CLIENT_REGISTRY");
+			snprintf(why, sizeof(why),
+			    "the certificate matches no entry of CLIENT_REGISTRY");
 			goto refuse_client;
 		}
 		if (tb_client_id(cl) != NULL) {
@@ -559,13 +569,15 @@ token(struct call *c)
 		}
 		if (!c->ext && account != NULL && !tb_client_allows_account(cl, account)) {
 			r = TB_ERR_UNAUTHORIZED;
-			snprintf(desc, DESC_MAX, "The service account is not allowed for this client");
+			snprintf(
+			    desc, DESC_MAX, "The service account is not allowed for this client");
 			goto refuse;
 		}
 	}
 	if (client_id != NULL && strcmp(client_id, id->client_id) != 0) {
 		r = TB_ERR_CLIENT;
-		snprintf(why, sizeof(why), "the client_id parameter does not match the certificate's");
+		snprintf(
+		    why, sizeof(why), "the client_id parameter does not match the certificate's");
 		goto refuse_client;
 	}
 	if (!c->ext && scope != NULL && cfg->sts_audience == NULL) {
@@ -579,11 +591,13 @@ token(struct call *c)
 		r = r == TB_ERR_ALLOC ? r : fail(c, r, "The Host header is not valid");
 		goto out;
 	}
-	if ((r = tb_token_claims(id, c->issuer, cfg->audience, c->now, validity * 60, &claims)) != 0)
+	if ((r = tb_token_claims(id, c->issuer, cfg->audience, c->now, validity * 60, &claims)) !=
+	    0)
 		goto out;
 	if ((r = tb_signer_sign(c->app->signer, claims, c->now, &jwt, detail)) != 0) {
-		tb_log(TB_LOG_ERROR, "api.token", &c->log, "Issuing ID token for client '%s' failed: %s: %s",
-		    id->client_id, tb_err_str(r), detail);
+		tb_log(TB_LOG_ERROR, "api.token", &c->log,
+		    "Issuing ID token for client '%s' failed: %s: %s", id->client_id, tb_err_str(r),
+		    detail);
 		if (r == TB_ERR_DENIED)
 			snprintf(desc, DESC_MAX, "%s", detail);
 		else
@@ -592,11 +606,13 @@ token(struct call *c)
 		goto out;
 	}
 	if (c->ext || scope == NULL) {
-		tb_log(TB_LOG_INFO, "api.token", &c->log, "Issued ID token for client '%s'", id->client_id);
+		tb_log(TB_LOG_INFO, "api.token", &c->log, "Issued ID token for client '%s'",
+		    id->client_id);
 		r = token_answer(c, jwt, c->now + (time_t)validity * 60, NULL, 0, NULL);
 		goto out;
 	}
-	if ((r = access_token(c, id, jwt, scope, account, validity * 60, &at, &expires_in, desc)) != 0) {
+	if ((r = access_token(c, id, jwt, scope, account, validity * 60, &at, &expires_in, desc)) !=
+	    0) {
 		r = fail(c, r, desc);
 		goto out;
 	}
@@ -647,8 +663,8 @@ dispatch(struct call *c, const char *route)
 }
 
 int
-tb_app_handle(struct tb_app *app, const struct tb_request *req, time_t now,
-    struct tb_response **out)
+tb_app_handle(
+    struct tb_app *app, const struct tb_request *req, time_t now, struct tb_response **out)
 {
 	struct call c;
 	char *route = NULL;
@@ -667,7 +683,8 @@ tb_app_handle(struct tb_app *app, const struct tb_request *req, time_t now,
 	r = tb_request_route(req, app->cfg->issuer_path, &c.mount, &route);
 	if (r == TB_ERR_REQUEST) {
 		tb_log(TB_LOG_WARNING, "api.request", &c.log,
-		    "Refused a request whose SCRIPT_NAME cannot be part of the issuer (TOKEN_ISSUER is "
+		    "Refused a request whose SCRIPT_NAME cannot be part of the issuer "
+		    "(TOKEN_ISSUER is "
 		    "unset)");
 		r = fail(&c, r, "The request path is not valid");
 	} else if (r == 0)
@@ -712,14 +729,15 @@ tb_app_new(const struct tb_config *cfg, struct tb_app **out, char *why, size_t w
 		return TB_ERR_ALLOC;
 	app->cfg = cfg;
 	if ((r = tb_google_new(cfg->sts_endpoint, cfg->iam_endpoint, cfg->metadata_host,
-		 cfg->upstream_timeout, &app->google)) != 0) {
-		snprintf(why, whylen, "STS_ENDPOINT, IAMCREDENTIALS_ENDPOINT or GCE_METADATA_HOST: %s",
+	         cfg->upstream_timeout, &app->google)) != 0) {
+		snprintf(why, whylen,
+		    "STS_ENDPOINT, IAMCREDENTIALS_ENDPOINT or GCE_METADATA_HOST: %s",
 		    tb_err_str(r));
 		goto fail;
 	}
 	if (cfg->nsigning_keys > 0) {
-		if ((r = tb_keyset_load((const char *const *)cfg->signing_keys, cfg->nsigning_keys, &ks,
-			 why, whylen)) != 0)
+		if ((r = tb_keyset_load((const char *const *)cfg->signing_keys, cfg->nsigning_keys,
+		         &ks, why, whylen)) != 0)
 			goto fail;
 		r = tb_signer_new_local(ks, &app->signer);
 	} else
@@ -731,7 +749,8 @@ tb_app_new(const struct tb_config *cfg, struct tb_app **out, char *why, size_t w
 	if (cfg->client_registry != NULL &&
 	    (r = tb_registry_load(cfg->client_registry, &app->registry, why, whylen)) != 0)
 		goto fail;
-	/* nothing in discovery depends on the request when the issuer is fixed and keys are local */
+	/* nothing in discovery depends on the request when the issuer is fixed and keys are local
+	 */
 	if (cfg->issuer != NULL && tb_signer_jwks(app->signer) != NULL &&
 	    (r = render_discovery(app, cfg->issuer, &app->discovery, detail)) != 0) {
 		snprintf(why, whylen, "rendering discovery: %s", tb_err_str(r));

@@ -9,7 +9,7 @@
 #include "config.h"
 #include "request.h"
 
-#define TB_HEAD_MAX 4096            /* response header bytes */
+#define TB_HEAD_MAX 4096             /* response header bytes */
 #define TB_RESPONSE_MAX (256 * 1024) /* response body bytes */
 #define TB_DISCOVERY_MAX_AGE 300     /* seconds discovery and the JWK Set may be cached */
 #define TB_RETRY_AFTER 5             /* seconds a client should wait after a 503 */
@@ -31,8 +31,8 @@ int tb_app_new(const struct tb_config *cfg, struct tb_app **out, char *why, size
 void tb_app_free(struct tb_app *app);
 
 /* Answers one request at now; *out is the caller's (tb_response_free). Fails only on memory. */
-int tb_app_handle(struct tb_app *app, const struct tb_request *req, time_t now,
-    struct tb_response **out);
+int tb_app_handle(
+    struct tb_app *app, const struct tb_request *req, time_t now, struct tb_response **out);
 void tb_response_free(struct tb_response *resp);
 /* The reason phrase of a status code ("OK"), static. */
 const char *tb_status_reason(int status);

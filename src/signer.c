@@ -18,10 +18,10 @@ struct ops {
 
 struct tb_signer {
 	const struct ops *ops;
-	struct tb_keyset *keys;  /* local */
+	struct tb_keyset *keys;   /* local */
 	struct tb_google *google; /* IAM, borrowed */
-	char *account;           /* IAM: as configured */
-	char *email;             /* IAM: resolved ("default" looked up once) */
+	char *account;            /* IAM: as configured */
+	char *email;              /* IAM: resolved ("default" looked up once) */
 };
 
 static int

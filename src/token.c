@@ -6,8 +6,8 @@
 #include "json.h"
 
 int
-tb_token_claims(const struct tb_identity *id, const char *issuer, const char *audience,
-    time_t now, long lifetime, char **claims)
+tb_token_claims(const struct tb_identity *id, const char *issuer, const char *audience, time_t now,
+    long lifetime, char **claims)
 {
 	struct tb_json *o = tb_json_object(), *amr = tb_json_array(), *client = tb_json_object();
 	struct tb_json *cnf = tb_json_object();
@@ -20,7 +20,8 @@ tb_token_claims(const struct tb_identity *id, const char *issuer, const char *au
 	if ((r = tb_uuid4(jti)) != 0)
 		goto out;
 	r = TB_ERR_ALLOC;
-	if (tb_json_set_str(o, "iss", issuer) != 0 || tb_json_set_str(o, "sub", id->client_id) != 0 ||
+	if (tb_json_set_str(o, "iss", issuer) != 0 ||
+	    tb_json_set_str(o, "sub", id->client_id) != 0 ||
 	    tb_json_set_str(o, "aud", audience) != 0 || tb_json_set_int(o, "iat", now) != 0 ||
 	    tb_json_set_int(o, "exp", now + lifetime) != 0 || tb_json_set_str(o, "jti", jti) != 0)
 		goto out;

@@ -9,27 +9,27 @@
 static const struct {
 	const char *in, *std, *url_nopad;
 } vectors[] = {
-	{"", "", ""},
-	{"f", "Zg==", "Zg"},
-	{"fo", "Zm8=", "Zm8"},
-	{"foo", "Zm9v", "Zm9v"},
-	{"foob", "Zm9vYg==", "Zm9vYg"},
-	{"fooba", "Zm9vYmE=", "Zm9vYmE"},
-	{"foobar", "Zm9vYmFy", "Zm9vYmFy"},
-	{"\xfb\xff\xbf", "+/+/", "-_-_"},
+    {"", "", ""},
+    {"f", "Zg==", "Zg"},
+    {"fo", "Zm8=", "Zm8"},
+    {"foo", "Zm9v", "Zm9v"},
+    {"foob", "Zm9vYg==", "Zm9vYg"},
+    {"fooba", "Zm9vYmE=", "Zm9vYmE"},
+    {"foobar", "Zm9vYmFy", "Zm9vYmFy"},
+    {"\xfb\xff\xbf", "+/+/", "-_-_"},
 };
 
 static const struct {
 	const char *in;
 	int flags, want;
 } bad[] = {
-	{"Zg=", TB_B64_STD, TB_ERR_INVALID},     /* padding that does not make a quad */
-	{"Z", TB_B64_STD, TB_ERR_INVALID},       /* one character cannot encode a byte */
-	{"Zm 9v", TB_B64_STD, TB_ERR_INVALID},   /* whitespace refused */
-	{"-_-_", TB_B64_STD, TB_ERR_INVALID},    /* URL alphabet in standard mode */
-	{"+/+/", TB_B64_URL, TB_ERR_INVALID},    /* standard alphabet in URL mode */
-	{"Zh", TB_B64_STD, TB_ERR_INVALID},      /* non-zero trailing bits */
-	{"Zg===", TB_B64_STD, TB_ERR_INVALID},
+    {"Zg=", TB_B64_STD, TB_ERR_INVALID},   /* padding that does not make a quad */
+    {"Z", TB_B64_STD, TB_ERR_INVALID},     /* one character cannot encode a byte */
+    {"Zm 9v", TB_B64_STD, TB_ERR_INVALID}, /* whitespace refused */
+    {"-_-_", TB_B64_STD, TB_ERR_INVALID},  /* URL alphabet in standard mode */
+    {"+/+/", TB_B64_URL, TB_ERR_INVALID},  /* standard alphabet in URL mode */
+    {"Zh", TB_B64_STD, TB_ERR_INVALID},    /* non-zero trailing bits */
+    {"Zg===", TB_B64_STD, TB_ERR_INVALID},
 };
 
 int
@@ -46,16 +46,19 @@ main(void)
 		    "encode '%s'", vectors[i].std);
 		is_str(s, vectors[i].std, "standard form of vector %zu", i);
 		free(s);
-		ok(tb_b64_encode((const unsigned char *)vectors[i].in, n, TB_B64_URL | TB_B64_NOPAD, &s) == 0,
+		ok(tb_b64_encode(
+		       (const unsigned char *)vectors[i].in, n, TB_B64_URL | TB_B64_NOPAD, &s) == 0,
 		    "encode url %zu", i);
 		is_str(s, vectors[i].url_nopad, "url unpadded form of vector %zu", i);
 		free(s);
-		ok(tb_b64_decode(vectors[i].std, strlen(vectors[i].std), TB_B64_STD, &d, &dn) == 0 &&
-			dn == n && memcmp(d, vectors[i].in, n) == 0,
+		ok(tb_b64_decode(vectors[i].std, strlen(vectors[i].std), TB_B64_STD, &d, &dn) ==
+		            0 &&
+		        dn == n && memcmp(d, vectors[i].in, n) == 0,
 		    "decode standard vector %zu", i);
 		free(d);
-		ok(tb_b64_decode(vectors[i].url_nopad, strlen(vectors[i].url_nopad), TB_B64_URL, &d, &dn) == 0 &&
-			dn == n && memcmp(d, vectors[i].in, n) == 0,
+		ok(tb_b64_decode(vectors[i].url_nopad, strlen(vectors[i].url_nopad), TB_B64_URL, &d,
+		       &dn) == 0 &&
+		        dn == n && memcmp(d, vectors[i].in, n) == 0,
 		    "decode url vector %zu", i);
 		free(d);
 	}
@@ -63,8 +66,8 @@ main(void)
 		unsigned char *d = (unsigned char *)"x";
 		size_t dn = 1;
 
-		is_int(tb_b64_decode(bad[i].in, strlen(bad[i].in), bad[i].flags, &d, &dn), bad[i].want,
-		    "refuses '%s'", bad[i].in);
+		is_int(tb_b64_decode(bad[i].in, strlen(bad[i].in), bad[i].flags, &d, &dn),
+		    bad[i].want, "refuses '%s'", bad[i].in);
 		ok(d == NULL && dn == 0, "no output for '%s'", bad[i].in);
 	}
 	{

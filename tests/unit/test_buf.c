@@ -30,7 +30,8 @@ main(void)
 	for (int i = 0; i < 3; i++)
 		tb_buf_add(&b, big, sizeof(big));
 	is_int((long long)b.len, 900, "grows over several allocations");
-	is_int(tb_buf_add(&b, big, sizeof(big)), TB_ERR_LIMIT, "refuses the add that would pass 1000");
+	is_int(
+	    tb_buf_add(&b, big, sizeof(big)), TB_ERR_LIMIT, "refuses the add that would pass 1000");
 	s = tb_buf_detach(&b);
 	ok(s != NULL && strlen(s) == 900, "detach hands over the content");
 	ok(b.data == NULL && b.len == 0, "detach empties the buffer");

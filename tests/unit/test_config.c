@@ -54,29 +54,29 @@ load(const char *name, const char *value, struct tb_config **out)
 static const struct {
 	const char *name, *value, *named;
 } refused[] = {
-	{"TOKEN_VALIDITY", "0", "TOKEN_VALIDITY"},
-	{"TOKEN_VALIDITY", "721", "TOKEN_VALIDITY"},
-	{"TOKEN_VALIDITY", "5m", "TOKEN_VALIDITY"},
-	{"TOKEN_VALIDITY", "-5", "TOKEN_VALIDITY"},
-	{"AUTH_FLOWS", "password", "AUTH_FLOWS"},
-	{"AUTH_FLOWS", " , ", "AUTH_FLOWS"},
-	{"MTLS_CLIENT_ID", "sha1", "MTLS_CLIENT_ID"},
-	{"TOKEN_ISSUER", "ftp://x.example", "TOKEN_ISSUER"},
-	{"TOKEN_ISSUER", "http://broker.example.net", "TOKEN_ISSUER"},
-	{"TOKEN_ISSUER", "https://x.example/?q", "TOKEN_ISSUER"},
-	{"SIGNING_SERVICE_ACCOUNT", "sa@p.iam.gserviceaccount.com", "SIGNING_KEYS"},
-	{"WORKLOAD_IDENTITY_PROJECT_NUMBER", "my-project", "WORKLOAD_IDENTITY_PROJECT_NUMBER"},
-	{"WORKLOAD_IDENITY_POOL_ID", "other-pool", "WORKLOAD_IDENTITY_POOL_ID"},
-	{"STS_ENDPOINT", "http://sts.example.com", "STS_ENDPOINT"},
-	{"UPSTREAM_TIMEOUT", "0", "UPSTREAM_TIMEOUT"},
-	{"MTLS_HEADER_CLIENT_ID", "X-Client-Cert-Present", "MTLS_HEADER_CLIENT_ID"},
-	{"GCE_METADATA_HOST", "meta/evil", "GCE_METADATA_HOST"},
-	/* plain http only for a loopback address, not for a name that starts like one */
-	{"STS_ENDPOINT", "http://127.evil.example", "STS_ENDPOINT"},
-	{"STS_ENDPOINT", "http://127.0.0.1.nip.io:8080", "STS_ENDPOINT"},
-	{"IAMCREDENTIALS_ENDPOINT", "http://[::1]evil.example", "IAMCREDENTIALS_ENDPOINT"},
-	{"STS_ENDPOINT", "https://sts.example.com:https", "STS_ENDPOINT"},
-	{"TOKEN_ISSUER", "https://broker.example.net:/idp", "TOKEN_ISSUER"},
+    {"TOKEN_VALIDITY", "0", "TOKEN_VALIDITY"},
+    {"TOKEN_VALIDITY", "721", "TOKEN_VALIDITY"},
+    {"TOKEN_VALIDITY", "5m", "TOKEN_VALIDITY"},
+    {"TOKEN_VALIDITY", "-5", "TOKEN_VALIDITY"},
+    {"AUTH_FLOWS", "password", "AUTH_FLOWS"},
+    {"AUTH_FLOWS", " , ", "AUTH_FLOWS"},
+    {"MTLS_CLIENT_ID", "sha1", "MTLS_CLIENT_ID"},
+    {"TOKEN_ISSUER", "ftp://x.example", "TOKEN_ISSUER"},
+    {"TOKEN_ISSUER", "http://broker.example.net", "TOKEN_ISSUER"},
+    {"TOKEN_ISSUER", "https://x.example/?q", "TOKEN_ISSUER"},
+    {"SIGNING_SERVICE_ACCOUNT", "sa@p.iam.gserviceaccount.com", "SIGNING_KEYS"},
+    {"WORKLOAD_IDENTITY_PROJECT_NUMBER", "my-project", "WORKLOAD_IDENTITY_PROJECT_NUMBER"},
+    {"WORKLOAD_IDENITY_POOL_ID", "other-pool", "WORKLOAD_IDENTITY_POOL_ID"},
+    {"STS_ENDPOINT", "http://sts.example.com", "STS_ENDPOINT"},
+    {"UPSTREAM_TIMEOUT", "0", "UPSTREAM_TIMEOUT"},
+    {"MTLS_HEADER_CLIENT_ID", "X-Client-Cert-Present", "MTLS_HEADER_CLIENT_ID"},
+    {"GCE_METADATA_HOST", "meta/evil", "GCE_METADATA_HOST"},
+    /* plain http only for a loopback address, not for a name that starts like one */
+    {"STS_ENDPOINT", "http://127.evil.example", "STS_ENDPOINT"},
+    {"STS_ENDPOINT", "http://127.0.0.1.nip.io:8080", "STS_ENDPOINT"},
+    {"IAMCREDENTIALS_ENDPOINT", "http://[::1]evil.example", "IAMCREDENTIALS_ENDPOINT"},
+    {"STS_ENDPOINT", "https://sts.example.com:https", "STS_ENDPOINT"},
+    {"TOKEN_ISSUER", "https://broker.example.net:/idp", "TOKEN_ISSUER"},
 };
 
 static const char *const loopback_urls[] = {"http://localhost:8080", "http://[::1]:8080/",
@@ -90,7 +90,8 @@ main(void)
 
 	is_int(load(NULL, NULL, &c), 0, "the minimal settings load");
 	is_str(c->audience,
-	    "https://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/"
+	    "https://iam.googleapis.com/projects/123456789012/locations/global/"
+	    "workloadIdentityPools/"
 	    "test-pool/providers/test-provider",
 	    "aud derived from the pool");
 	is_str(c->sts_audience,
@@ -104,18 +105,20 @@ main(void)
 	is_int((long long)c->nsigning_keys, 2, "two key files, blanks dropped");
 	is_str(c->signing_keys[1], "/k2.pem", "trimmed");
 	is_int(c->client_id_attr, TB_ID_SHA256, "client id from the SHA-256 by default");
-	is_str(c->xlb_client_id_header, "X-Client-Cert-Hash", "load balancer client id header default");
+	is_str(c->xlb_client_id_header, "X-Client-Cert-Hash",
+	    "load balancer client id header default");
 	is_str(c->sts_endpoint, "https://sts.googleapis.com", "STS default");
 	is_int(c->upstream_timeout, 10, "upstream timeout default");
 	tb_config_free(c);
 
-	is_int(load("TOKEN_ISSUER", "https://broker.example.net/idp/", &c), 0, "issuer with a path");
+	is_int(
+	    load("TOKEN_ISSUER", "https://broker.example.net/idp/", &c), 0, "issuer with a path");
 	is_str(c->issuer, "https://broker.example.net/idp", "trailing slash stripped");
 	is_str(c->issuer_path, "/idp", "mount path from the issuer");
 	tb_config_free(c);
 
-	is_int(load("AUTH_FLOWS", " xlb-mtls-client-credentials,, mtls-client-credentials ,", &c), 0,
-	    "two flows");
+	is_int(load("AUTH_FLOWS", " xlb-mtls-client-credentials,, mtls-client-credentials ,", &c),
+	    0, "two flows");
 	ok(c->nflows == 2 && c->flows[0] == TB_FLOW_XLB && c->flows[1] == TB_FLOW_MTLS,
 	    "in the listed order");
 	tb_config_free(c);
@@ -151,7 +154,8 @@ main(void)
 		is_str(last_setting, refused[i].named, "the problem names %s", refused[i].named);
 		ok(c == NULL, "no config");
 	}
-	is_int(load("STS_ENDPOINT", "http://127.0.0.1:8080/", &c), 0, "plain http on loopback is fine");
+	is_int(load("STS_ENDPOINT", "http://127.0.0.1:8080/", &c), 0,
+	    "plain http on loopback is fine");
 	is_str(c->sts_endpoint, "http://127.0.0.1:8080", "without the slash");
 	tb_config_free(c);
 	for (i = 0; i < sizeof(loopback_urls) / sizeof(loopback_urls[0]); i++) {
@@ -168,8 +172,8 @@ main(void)
 		memset(issuer + n, 'p', sizeof(issuer) - 1 - n);
 		issuer[sizeof(issuer) - 1] = '\0';
 		c = (struct tb_config *)1;
-		is_int(load("TOKEN_ISSUER", issuer, &c), TB_ERR_CONFIG, "a %zu-byte TOKEN_ISSUER is refused",
-		    strlen(issuer));
+		is_int(load("TOKEN_ISSUER", issuer, &c), TB_ERR_CONFIG,
+		    "a %zu-byte TOKEN_ISSUER is refused", strlen(issuer));
 		is_str(last_setting, "TOKEN_ISSUER", "naming TOKEN_ISSUER");
 		issuer[TB_ISSUER_MAX] = '\0';
 		is_int(load("TOKEN_ISSUER", issuer, &c), 0, "a %d-byte one is fine", TB_ISSUER_MAX);

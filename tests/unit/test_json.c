@@ -41,9 +41,11 @@ main(void)
 
 	is_int(tb_json_parse("{\"a\":1} x", 9, &p), TB_ERR_INVALID, "trailing garbage refused");
 	is_int(tb_json_parse("{\"a\":", 5, &p), TB_ERR_INVALID, "truncated text refused");
-	is_int(tb_json_parse("{\"a\":1,}", 8, &p), TB_ERR_INVALID, "strict: trailing comma refused");
+	is_int(
+	    tb_json_parse("{\"a\":1,}", 8, &p), TB_ERR_INVALID, "strict: trailing comma refused");
 	is_int(tb_json_parse("{\"a\":\"\0\"}", 9, &p), TB_ERR_INVALID, "NUL byte refused");
-	is_int(tb_json_parse("{\"a\":\"\xff\xfe\"}", 10, &p), TB_ERR_INVALID, "invalid UTF-8 refused");
+	is_int(
+	    tb_json_parse("{\"a\":\"\xff\xfe\"}", 10, &p), TB_ERR_INVALID, "invalid UTF-8 refused");
 	is_int(tb_json_parse("{\"a\":\"\xc3\"}", 9, &p), TB_ERR_INVALID, "truncated UTF-8 refused");
 	ok(tb_json_parse("{\"a\":\"\xc3\xa9\"}", 10, &p) == 0, "valid UTF-8 accepted");
 	tb_json_free(p);
@@ -52,7 +54,8 @@ main(void)
 	for (i = 100; i < 200; i++)
 		deep[i] = ']';
 	is_int(tb_json_parse(deep, 200, &p), TB_ERR_LIMIT, "nesting past the depth limit refused");
-	is_int(tb_json_parse("x", TB_JSON_PARSE_MAX + 1, &p), TB_ERR_LIMIT, "oversized text refused");
+	is_int(
+	    tb_json_parse("x", TB_JSON_PARSE_MAX + 1, &p), TB_ERR_LIMIT, "oversized text refused");
 	ok(p == NULL, "no value after refusals");
 	tb_json_free(NULL);
 	return done_testing();

@@ -53,39 +53,56 @@ identity(struct tb_identity *id)
 static const struct {
 	const char *match, *want_id;
 } matches[] = {
-	{"{\"sha256\":\"m97PuzECBhCm/I0kODCYy5q00uRkxM00DSGQ+Tl8DoM\"}", "by-sha256"},
-	{"{\"sha256\":\"m97PuzECBhCm/I0kODCYy5q00uRkxM00DSGQ+Tl8DoM=\"}", "by-sha256"},
-	{"{\"sha1\":\"61:B7:54:C5:41:BB:CF:C6:A4:5A:9E:9E:C5:E4:7D:87:02:B7:8C:29\"}", "by-sha256"},
-	{"{\"sha1\":\"61B754C541BBCFC6A45A9E9EC5E47D8702B78C29\"}", "by-sha256"},
-	{"{\"subject\":\"CN=client, OU=production, O=company, C=US\"}", "by-sha256"},
-	{"{\"subject\":\"cn=CLIENT,ou=Production,o=Company,c=us\"}", "by-sha256"},
-	{"{\"spiffe\":\"spiffe://example.org/batch\"}", "by-sha256"},
-	{"{\"dnssan\":\"client.example.net\"}", "by-sha256"},
-	{"{\"urisan\":\"spiffe://example.org/batch\"}", "by-sha256"},
-	{"{\"subject\":\"C=US,O=company,OU=production,CN=client\"}", NULL}, /* order matters */
-	{"{\"subject\":\"CN=client,OU=production,O=company\"}", NULL},
-	{"{\"sha1\":\"0000000000000000000000000000000000000000\"}", NULL},
-	{"{\"spiffe\":\"spiffe://example.org/other\"}", NULL},
+    {"{\"sha256\":\"m97PuzECBhCm/I0kODCYy5q00uRkxM00DSGQ+Tl8DoM\"}", "by-sha256"},
+    {"{\"sha256\":\"m97PuzECBhCm/I0kODCYy5q00uRkxM00DSGQ+Tl8DoM=\"}", "by-sha256"},
+    {"{\"sha1\":\"61:B7:54:C5:41:BB:CF:C6:A4:5A:9E:9E:C5:E4:7D:87:02:B7:8C:29\"}", "by-sha256"},
+    {"{\"sha1\":\"61B754C541BBCFC6A45A9E9EC5E47D8702B78C29\"}", "by-sha256"},
+    {"{\"subject\":\"CN=client, OU=production, O=company, C=US\"}", "by-sha256"},
+    {"{\"subject\":\"cn=CLIENT,ou=Production,o=Company,c=us\"}", "by-sha256"},
+    {"{\"spiffe\":\"spiffe://example.org/batch\"}", "by-sha256"},
+    {"{\"dnssan\":\"client.example.net\"}", "by-sha256"},
+    {"{\"urisan\":\"spiffe://example.org/batch\"}", "by-sha256"},
+    {"{\"subject\":\"C=US,O=company,OU=production,CN=client\"}", NULL}, /* order matters */
+    {"{\"subject\":\"CN=client,OU=production,O=company\"}", NULL},
+    {"{\"sha1\":\"0000000000000000000000000000000000000000\"}", NULL},
+    {"{\"spiffe\":\"spiffe://example.org/other\"}", NULL},
 };
 
 static const struct {
 	const char *json, *why_has;
 } refusals[] = {
-	{"[]", "not a JSON object"},
-	{"{\"clients\":{}}", "'clients' must be a list"},
-	{"{\"clients\":[],\"extra\":1}", "only 'clients'"},
-	{"{\"clients\":[{\"client_id\":\"a\",\"match\":{\"sha1\":\"61b754c541bbcfc6a45a9e9ec5e47d8702b78c29\"},\"scope\":[]}]}", "clients[0] (a): unknown key 'scope'"},
-	{"{\"clients\":[{\"client_id\":\"a\",\"match\":{}}]}", "exactly one"},
-	{"{\"clients\":[{\"client_id\":\"a\",\"match\":{\"sha1\":\"61b754c541bbcfc6a45a9e9ec5e47d8702b78c29\",\"spiffe\":\"spiffe://x/y\"}}]}", "exactly one"},
-	{"{\"clients\":[{\"client_id\":\"a\",\"match\":{\"cn\":\"x\"}}]}", "unknown key 'cn' in 'match'"},
-	{"{\"clients\":[{\"client_id\":\"a\",\"match\":{\"sha1\":\"xyz\"}}]}", "not a valid sha1"},
-	{"{\"clients\":[{\"client_id\":\"a\",\"match\":{\"sha256\":\"abc\"}}]}", "not a valid sha256"},
-	{"{\"clients\":[{\"client_id\":\"a\",\"match\":{\"subject\":\"nonsense\"}}]}", "not a valid subject"},
-	{"{\"clients\":[{\"client_id\":\"a\",\"match\":{\"spiffe\":\"spiffe://x/a\"}},{\"client_id\":\"a\",\"match\":{\"spiffe\":\"spiffe://x/b\"}}]}", "clients[1] (a): client_id 'a' is already used by clients[0]"},
-	{"{\"clients\":[{\"client_id\":\"a\",\"match\":{\"sha1\":\"61B754C541BBCFC6A45A9E9EC5E47D8702B78C29\"}},{\"client_id\":\"b\",\"match\":{\"sha1\":\"61:b7:54:c5:41:bb:cf:c6:a4:5a:9e:9e:c5:e4:7d:87:02:b7:8c:29\"}}]}", "clients[1] (b): matches the same sha1 as clients[0]"},
-	{"{\"clients\":[{\"client_id\":\"a\",\"match\":{\"subject\":\"CN=x,O=y\"}},{\"client_id\":\"b\",\"match\":{\"subject\":\"cn=X, o=Y\"}}]}", "matches the same subject"},
-	{"{\"clients\":[{\"client_id\":\"a\",\"match\":{\"spiffe\":\"spiffe://x/a\"},\"token_validity\":0}]}", "'token_validity' must be"},
-	{"{\"clients\":[{\"client_id\":\"a\",\"match\":{\"spiffe\":\"spiffe://x/a\"},\"scopes\":\"x\"}]}", "'scopes' must be a list"},
+    {"[]", "not a JSON object"},
+    {"{\"clients\":{}}", "'clients' must be a list"},
+    {"{\"clients\":[],\"extra\":1}", "only 'clients'"},
+    {"{\"clients\":[{\"client_id\":\"a\",\"match\":{\"sha1\":"
+     "\"61b754c541bbcfc6a45a9e9ec5e47d8702b78c29\"},\"scope\":[]}]}",
+        "clients[0] (a): unknown key 'scope'"},
+    {"{\"clients\":[{\"client_id\":\"a\",\"match\":{}}]}", "exactly one"},
+    {"{\"clients\":[{\"client_id\":\"a\",\"match\":{\"sha1\":"
+     "\"61b754c541bbcfc6a45a9e9ec5e47d8702b78c29\",\"spiffe\":\"spiffe://x/y\"}}]}",
+        "exactly one"},
+    {"{\"clients\":[{\"client_id\":\"a\",\"match\":{\"cn\":\"x\"}}]}",
+        "unknown key 'cn' in 'match'"},
+    {"{\"clients\":[{\"client_id\":\"a\",\"match\":{\"sha1\":\"xyz\"}}]}", "not a valid sha1"},
+    {"{\"clients\":[{\"client_id\":\"a\",\"match\":{\"sha256\":\"abc\"}}]}", "not a valid sha256"},
+    {"{\"clients\":[{\"client_id\":\"a\",\"match\":{\"subject\":\"nonsense\"}}]}",
+        "not a valid subject"},
+    {"{\"clients\":[{\"client_id\":\"a\",\"match\":{\"spiffe\":\"spiffe://x/"
+     "a\"}},{\"client_id\":\"a\",\"match\":{\"spiffe\":\"spiffe://x/b\"}}]}",
+        "clients[1] (a): client_id 'a' is already used by clients[0]"},
+    {"{\"clients\":[{\"client_id\":\"a\",\"match\":{\"sha1\":"
+     "\"61B754C541BBCFC6A45A9E9EC5E47D8702B78C29\"}},{\"client_id\":\"b\",\"match\":{\"sha1\":\"61:"
+     "b7:54:c5:41:bb:cf:c6:a4:5a:9e:9e:c5:e4:7d:87:02:b7:8c:29\"}}]}",
+        "clients[1] (b): matches the same sha1 as clients[0]"},
+    {"{\"clients\":[{\"client_id\":\"a\",\"match\":{\"subject\":\"CN=x,O=y\"}},{\"client_id\":"
+     "\"b\",\"match\":{\"subject\":\"cn=X, o=Y\"}}]}",
+        "matches the same subject"},
+    {"{\"clients\":[{\"client_id\":\"a\",\"match\":{\"spiffe\":\"spiffe://x/"
+     "a\"},\"token_validity\":0}]}",
+        "'token_validity' must be"},
+    {"{\"clients\":[{\"client_id\":\"a\",\"match\":{\"spiffe\":\"spiffe://x/"
+     "a\"},\"scopes\":\"x\"}]}",
+        "'scopes' must be a list"},
 };
 
 int
@@ -102,7 +119,8 @@ main(void)
 	identity(&id);
 	for (i = 0; i < sizeof(matches) / sizeof(matches[0]); i++) {
 		snprintf(json, sizeof(json),
-		    "{\"clients\":[{\"client_id\":\"other\",\"match\":{\"spiffe\":\"spiffe://x/other\"}},"
+		    "{\"clients\":[{\"client_id\":\"other\",\"match\":{\"spiffe\":\"spiffe://x/"
+		    "other\"}},"
 		    "{\"client_id\":\"by-sha256\",\"match\":%s}]}",
 		    matches[i].match);
 		ok(load(json, &reg, why, sizeof(why)) == 0, "loads match %s", matches[i].match);
@@ -112,8 +130,8 @@ main(void)
 		}
 		cl = tb_registry_match(reg, &id);
 		if (matches[i].want_id != NULL)
-			ok(cl != NULL && strcmp(tb_client_id(cl), matches[i].want_id) == 0, "%s matches",
-			    matches[i].match);
+			ok(cl != NULL && strcmp(tb_client_id(cl), matches[i].want_id) == 0,
+			    "%s matches", matches[i].match);
 		else
 			ok(cl == NULL, "%s does not match", matches[i].match);
 		tb_registry_free(reg);
@@ -122,35 +140,41 @@ main(void)
 	for (i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++) {
 		is_int(load(refusals[i].json, &reg, why, sizeof(why)), TB_ERR_CONFIG, "refuses %s",
 		    refusals[i].why_has);
-		ok(strstr(why, refusals[i].why_has) != NULL && strncmp(why, "CLIENT_REGISTRY: ", 17) == 0,
+		ok(strstr(why, refusals[i].why_has) != NULL &&
+		        strncmp(why, "CLIENT_REGISTRY: ", 17) == 0,
 		    "the reason names it: %s", why);
 		ok(reg == NULL, "no registry");
 	}
 	ok(load("{\"clients\":[{\"match\":{\"sha1\":\"61b754c541bbcfc6a45a9e9ec5e47d8702b78c29\"},"
-		"\"scopes\":[\"https://www.googleapis.com/auth/cloud-platform\",\"openid\"],"
-		"\"service_accounts\":[\"billing@example-project.iam.gserviceaccount.com\"],"
-		"\"token_validity\":7}]}",
+	        "\"scopes\":[\"https://www.googleapis.com/auth/cloud-platform\",\"openid\"],"
+	        "\"service_accounts\":[\"billing@example-project.iam.gserviceaccount.com\"],"
+	        "\"token_validity\":7}]}",
 	       &reg, why, sizeof(why)) == 0,
 	    "an entry without client_id, with allow-lists");
 	cl = tb_registry_match(reg, &id);
 	ok(cl != NULL && tb_client_id(cl) == NULL, "matches, and names no client_id");
 	is_int(tb_client_validity(cl), 7, "token_validity");
-	ok(tb_client_allows_scope(cl, "https://www.googleapis.com/auth/cloud-platform"), "a listed scope");
-	ok(tb_client_allows_scope(cl, "openid  https://www.googleapis.com/auth/cloud-platform"), "two listed scopes");
+	ok(tb_client_allows_scope(cl, "https://www.googleapis.com/auth/cloud-platform"),
+	    "a listed scope");
+	ok(tb_client_allows_scope(cl, "openid  https://www.googleapis.com/auth/cloud-platform"),
+	    "two listed scopes");
 	ok(!tb_client_allows_scope(cl, "openid email"), "one scope not listed");
-	ok(tb_client_allows_account(cl, "billing@example-project.iam.gserviceaccount.com"), "a listed account");
-	ok(!tb_client_allows_account(cl, "billing@example-project.iam.gserviceaccount.co"), "a prefix is not listed");
+	ok(tb_client_allows_account(cl, "billing@example-project.iam.gserviceaccount.com"),
+	    "a listed account");
+	ok(!tb_client_allows_account(cl, "billing@example-project.iam.gserviceaccount.co"),
+	    "a prefix is not listed");
 	tb_registry_free(reg);
-	ok(load("{\"clients\":[{\"client_id\":\"x\",\"match\":{\"spiffe\":\"spiffe://x/a\"}}]}", &reg, why,
-	       sizeof(why)) == 0,
+	ok(load("{\"clients\":[{\"client_id\":\"x\",\"match\":{\"spiffe\":\"spiffe://x/a\"}}]}",
+	       &reg, why, sizeof(why)) == 0,
 	    "an entry without allow-lists");
 	id.spiffe = "spiffe://x/a";
 	cl = tb_registry_match(reg, &id);
-	ok(cl != NULL && !tb_client_allows_scope(cl, "openid") && !tb_client_allows_account(cl, "a@b"),
+	ok(cl != NULL && !tb_client_allows_scope(cl, "openid") &&
+	        !tb_client_allows_account(cl, "a@b"),
 	    "allows no scope and no account");
 	tb_registry_free(reg);
-	is_int(tb_registry_load("/nonexistent/registry.json", &reg, why, sizeof(why)), TB_ERR_CONFIG,
-	    "a missing file");
+	is_int(tb_registry_load("/nonexistent/registry.json", &reg, why, sizeof(why)),
+	    TB_ERR_CONFIG, "a missing file");
 	ok(strstr(why, "/nonexistent/registry.json") != NULL, "names the file");
 	tb_registry_free(NULL);
 	OPENSSL_free(id.subject_der);

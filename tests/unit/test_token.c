@@ -36,10 +36,12 @@ main(void)
 	is_str(tb_json_get_str(j, "client_id"), id.client_id, "client_id");
 	ok(tb_json_get_int(j, "iat", &v) == 0 && v == 1693358237, "iat is the injected now");
 	ok(tb_json_get_int(j, "exp", &v) == 0 && v == 1693358537, "exp is now + lifetime");
-	ok(tb_json_get_str(j, "jti") != NULL && strlen(tb_json_get_str(j, "jti")) == 36, "jti is a UUID");
+	ok(tb_json_get_str(j, "jti") != NULL && strlen(tb_json_get_str(j, "jti")) == 36,
+	    "jti is a UUID");
 	ok(tb_json_get_str(j, "jti")[14] == '4', "a version 4 UUID");
 	amr = tb_json_get(j, "amr");
-	ok(tb_json_len(amr) == 1 && strcmp(tb_json_str(tb_json_at(amr, 0)), id.flow) == 0, "amr is [flow]");
+	ok(tb_json_len(amr) == 1 && strcmp(tb_json_str(tb_json_at(amr, 0)), id.flow) == 0,
+	    "amr is [flow]");
 	client = tb_json_get(j, "client");
 	is_str(tb_json_get_str(client, "x5_spiffe"), "", "absent SPIFFE ID is \"\"");
 	is_str(tb_json_get_str(client, "x5_dnssan"), "client.example.net", "x5_dnssan");
@@ -50,7 +52,7 @@ main(void)
 	is_str(tb_json_get_str(cnf, "x5t#S256"), id.x5t_s256, "cnf.x5t#S256 (RFC 8705)");
 	tb_token_claims(&id, "i", "a", 1, 1, &again);
 	ok(again != NULL && strcmp(tb_json_get_str(j, "jti"), "") != 0 &&
-		strstr(again, tb_json_get_str(j, "jti")) == NULL,
+	        strstr(again, tb_json_get_str(j, "jti")) == NULL,
 	    "each token has its own jti");
 	free(again);
 	free(claims);
