@@ -18,6 +18,7 @@
 
 static int log_fd = 2;
 static char *log_project;
+static const struct tb_log_ctx *log_request; /* the request being served, or NULL */
 
 static const char *const severity_names[] = {
     [TB_LOG_DEBUG] = "DEBUG",
@@ -42,6 +43,12 @@ tb_log_open(const char *file, const char *project)
 		return TB_ERR_IO;
 	log_fd = fd;
 	return 0;
+}
+
+void
+tb_log_set_request(const struct tb_log_ctx *ctx)
+{
+	log_request = ctx;
 }
 
 void
@@ -135,6 +142,8 @@ tb_log(enum tb_severity sev, const char *event, const struct tb_log_ctx *ctx, co
 	size_t n;
 	va_list ap;
 
+	if (ctx == NULL)
+		ctx = log_request;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);

@@ -34,6 +34,13 @@ struct tb_log_ctx {
 int tb_log_open(const char *file, const char *project);
 void tb_log_close(void);
 
+/*
+ * Sets the context of the request being served (borrowed until cleared with NULL): lines
+ * logged with a NULL ctx while it is set, by modules that do not know the request (the Google
+ * client), carry its trace and labels too. A FastCGI process serves one request at a time.
+ */
+void tb_log_set_request(const struct tb_log_ctx *ctx);
+
 /* Writes one line: severity, message (printf-style), labels {event, ctx...}, trace. */
 void tb_log(enum tb_severity sev, const char *event, const struct tb_log_ctx *ctx, const char *fmt,
     ...) __attribute__((format(printf, 4, 5)));

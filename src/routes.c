@@ -679,6 +679,7 @@ tb_app_handle(
 	c.log.trace = c.trace;
 	if ((c.resp = calloc(1, sizeof(*c.resp))) == NULL)
 		return TB_ERR_ALLOC;
+	tb_log_set_request(&c.log); /* cleared before returning: c lives on this stack */
 	tb_buf_init(&c.resp->head, TB_HEAD_MAX);
 	r = tb_request_route(req, app->cfg->issuer_path, &c.mount, &route);
 	if (r == TB_ERR_REQUEST) {
@@ -700,6 +701,7 @@ tb_app_handle(
 		tb_response_free(c.resp);
 	} else
 		*out = c.resp;
+	tb_log_set_request(NULL);
 	free(route);
 	free(c.mount);
 	free(c.issuer);
