@@ -140,7 +140,7 @@ def public_key_of_jwk(jwk):
 # ---------------------------------------------------------------------------------------------
 # Substitutions: @NAME@ and @NAME:ARG@ (the names below only; any other @...@ stays as it is)
 
-SUBST_RE = re.compile(r"@(PKI|TMP|STANDIN|PEM|PEM-SPACES|PEM-URL|SHA256|X5T|SERIAL|SUBJECT|KID"
+SUBST_RE = re.compile(r"@(PKI|TMP|CASES|STANDIN|PEM|PEM-SPACES|PEM-URL|SHA256|X5T|SERIAL|SUBJECT|KID"
                       r"|BASE64|REPEAT|CLAIM|RESP)(?::([^@|]*))?((?:\|[a-z0-9]+)*)@")
 FILTERS = {
     "url": lambda s: urllib.parse.quote(s, safe=""),  # all but unreserved characters as %XX
@@ -173,6 +173,8 @@ def substitute(text, ctx, lineno):
             return PKIDIR
         if name == "TMP":
             return ctx.tmpdir
+        if name == "CASES":
+            return CASEDIR
         if name == "STANDIN":
             if ctx.standin is None:
                 raise CaseError("line %d: @STANDIN@ without a standin: line" % lineno)
