@@ -1,0 +1,34 @@
+/* test_crypto.c: digests (FIPS 180 vectors), randomness and UUIDs. */
+#include <string.h>
+
+#include "b64.h"
+#include "crypto.h"
+#include "tap.h"
+
+#include <stdlib.h>
+
+int
+main(void)
+{
+	unsigned char d[TB_SHA256_LEN], d1[TB_SHA1_LEN], r1[16], r2[16];
+	char *hex = NULL, u[TB_UUID_LEN + 1], u2[TB_UUID_LEN + 1];
+
+	ok(tb_sha256("abc", 3, d) == 0, "SHA-256");
+	tb_hex_encode(d, sizeof(d), 0, &hex);
+	is_str(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+	    "SHA-256('abc')");
+	free(hex);
+	ok(tb_sha1("abc", 3, d1) == 0, "SHA-1");
+	tb_hex_encode(d1, sizeof(d1), 0, &hex);
+	is_str(hex, "a9993e364706816aba3e25717850c26c9cd0d89d", "SHA-1('abc')");
+	free(hex);
+	ok(tb_random(r1, sizeof(r1)) == 0 && tb_random(r2, sizeof(r2)) == 0, "random bytes");
+	ok(memcmp(r1, r2, sizeof(r1)) != 0, "two draws differ");
+	ok(tb_uuid4(u) == 0 && tb_uuid4(u2) == 0, "UUIDs");
+	is_int((long long)strlen(u), TB_UUID_LEN, "36 characters");
+	ok(u[8] == '-' && u[13] == '-' && u[18] == '-' && u[23] == '-', "dashes in place");
+	ok(u[14] == '4', "version 4");
+	ok(strchr("89ab", u[19]) != NULL, "RFC 4122 variant");
+	ok(strcmp(u, u2) != 0, "each one new");
+	return done_testing();
+}
