@@ -78,6 +78,10 @@ tb_cleanup() {
 	trap "" INT TERM HUP
 	trap - EXIT
 	tb_stop_server
+	if [ -n "$TB_STANDIN_PID" ]; then
+		kill -TERM "$TB_STANDIN_PID" 2>/dev/null
+		wait "$TB_STANDIN_PID" 2>/dev/null
+	fi
 	if [ "$tb_failed" = 1 ] && [ -n "$TB_SERVER_LOGS" ]; then
 		for f in $TB_SERVER_LOGS; do
 			[ -s "$f" ] || continue
@@ -215,6 +219,23 @@ tb_lighttpd_conf() {
 		tb_logdir="\"$TB_TMP/log\"" \
 		"$@" &&
 		cp "$TB_SRCDIR/lighttpd/token-broker.conf" "$TB_TMP/conf/token-broker.conf"
+}
+
+# tb_standin DIR JWKS: starts the Google stand-in (tests/google/standin.py, every API "ok",
+# ID tokens verified against the JWK Set in the file JWKS), recording into DIR/record; sets
+# SPORT to its port, or to "" when it did not start (the reason in DIR/standin.err).
+# tb_cleanup stops it.
+TB_STANDIN_PID=
+tb_standin() {
+	"$PYTHON3" "$TB_SRCDIR/tests/google/standin.py" --port 0 --ready-file "$1/ready" \
+		--record "$1/record" --jwks "$2" --mode sts=ok,iam=ok,meta=ok 2>"$1/standin.err" &
+	TB_STANDIN_PID=$!
+	i=0
+	while [ ! -s "$1/ready" ] && [ "$i" -lt 100 ] && kill -0 "$TB_STANDIN_PID" 2>/dev/null; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	SPORT=$(cat "$1/ready" 2>/dev/null)
 }
 
 # ---- processes ---------------------------------------------------------------------------

@@ -15,32 +15,12 @@ LIGHTTPD=${LIGHTTPD-$(command -v lighttpd || echo /usr/sbin/lighttpd)}
 tb_need lighttpd "$LIGHTTPD" || exit 0
 tb_setup upstream
 
-STANDIN_PID=
-up_cleanup() {
-	up_rc=$?
-	if [ -n "$STANDIN_PID" ]; then
-		kill -TERM "$STANDIN_PID" 2>/dev/null
-		wait "$STANDIN_PID" 2>/dev/null
-	fi
-	(exit "$up_rc")
-	tb_cleanup
-}
-trap up_cleanup EXIT
 
 # The stand-in verifies ID tokens, as STS does, against the broker's JWK Set.
 W=$TB_TMP/up
 mkdir -p "$W"
 SIGNING_KEYS=$TB_PKI/signing-rsa.pem TOKEN_AUDIENCE=x "$TB_PROGRAM_BUILT" --jwks >"$W/jwks.json"
-"$PYTHON3" "$TB_SRCDIR/tests/google/standin.py" --port 0 --ready-file "$W/ready" \
-	--record "$W/record" --jwks "$W/jwks.json" --mode sts=ok,iam=ok,meta=ok \
-	2>"$W/standin.err" &
-STANDIN_PID=$!
-i=0
-while [ ! -s "$W/ready" ] && [ "$i" -lt 100 ] && kill -0 "$STANDIN_PID" 2>/dev/null; do
-	sleep 0.1
-	i=$((i + 1))
-done
-SPORT=$(cat "$W/ready" 2>/dev/null)
+tb_standin "$W" "$W/jwks.json"
 if [ -z "$SPORT" ]; then
 	tap_diag "$(cat "$W/standin.err")"
 	tap_rest "the Google stand-in did not start" fail

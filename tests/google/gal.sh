@@ -65,17 +65,6 @@ if [ ! -x "$HELPER" ]; then
 fi
 tb_setup gal
 
-STANDIN_PID=
-gal_cleanup() {
-	gal_rc=$?
-	if [ -n "$STANDIN_PID" ]; then
-		kill -TERM "$STANDIN_PID" 2>/dev/null
-		wait "$STANDIN_PID" 2>/dev/null
-	fi
-	(exit "$gal_rc")
-	tb_cleanup
-}
-trap gal_cleanup EXIT
 
 tb_lighttpd_conf "$TB_PKI/signing-rsa.pem" tb_pool_id='"test-pool"' \
 	tb_provider_id='"test-provider"' ||
@@ -99,17 +88,8 @@ jwks_uri=$("$PYTHON3" -c 'import json, sys; print(json.load(open(sys.argv[1]))["
 tb_curl jwks "$jwks_uri"
 tb_expect_status 200
 cp "$TB_BODY" "$W/jwks.json"
-"$PYTHON3" "$TB_SRCDIR/tests/google/standin.py" --port 0 --ready-file "$W/ready" \
-	--record "$W/record" --jwks "$W/jwks.json" --mode sts=ok,iam=ok,meta=ok \
-	2>"$W/standin.err" &
-STANDIN_PID=$!
-i=0
-while [ ! -s "$W/ready" ] && [ "$i" -lt 100 ] && kill -0 "$STANDIN_PID" 2>/dev/null; do
-	sleep 0.1
-	i=$((i + 1))
-done
-[ -s "$W/ready" ] || tb_fail "the stand-in did not start: $(cat "$W/standin.err")"
-SPORT=$(cat "$W/ready" 2>/dev/null)
+tb_standin "$W" "$W/jwks.json"
+[ -n "$SPORT" ] || tb_fail "the stand-in did not start: $(cat "$W/standin.err")"
 tb_end "the Google stand-in on port $SPORT, trusting the broker's JWK Set"
 [ -n "$SPORT" ] || { tap_rest "no stand-in" fail; exit 1; }
 
