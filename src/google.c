@@ -553,6 +553,18 @@ bad_reply(const struct call *c, const char *what, const char *why, size_t len, c
 	return TB_ERR_UPSTREAM;
 }
 
+/* The JSON object of a 2xx answer into *j (the caller's); the error of any other answer. */
+static int
+json_answer(
+    struct tb_google *g, const struct call *c, const char *what, struct tb_json **j, char *detail)
+{
+	if (c->status < 200 || c->status > 299)
+		return google_error(g, c, what, detail);
+	if ((*j = reply_json(g)) == NULL)
+		return bad_reply(c, what, "not a JSON object", g->reply.len, detail);
+	return 0;
+}
+
 int
 tb_google_new(
     const char *sts, const char *iam, const char *meta, long timeout, struct tb_google **out)
@@ -781,14 +793,8 @@ tb_google_generate_access_token(struct tb_google *g, const char *bearer, const c
 	if ((r = perform(g, &c, detail)) != 0)
 		goto out;
 
-	if (c.status < 200 || c.status > 299) {
-		r = google_error(g, &c, "generateAccessToken", detail);
+	if ((r = json_answer(g, &c, "generateAccessToken", &j, detail)) != 0)
 		goto out;
-	}
-	if ((j = reply_json(g)) == NULL) {
-		r = bad_reply(&c, "generateAccessToken", "not a JSON object", g->reply.len, detail);
-		goto out;
-	}
 	tok = tb_json_get_str(j, "accessToken");
 	expire = tb_json_get_str(j, "expireTime");
 	if (!valid_token(tok)) {
@@ -911,14 +917,8 @@ metadata_token(struct tb_google *g, time_t now, int *fresh, char *detail)
 	g->meta_token = NULL;
 	if ((r = metadata_get(g, &c, "token", detail)) != 0)
 		goto out;
-	if (c.status < 200 || c.status > 299) {
-		r = google_error(g, &c, "metadata token", detail);
+	if ((r = json_answer(g, &c, "metadata token", &j, detail)) != 0)
 		goto out;
-	}
-	if ((j = reply_json(g)) == NULL) {
-		r = bad_reply(&c, "metadata token", "not a JSON object", g->reply.len, detail);
-		goto out;
-	}
 	tok = tb_json_get_str(j, "access_token");
 	if (!valid_token(tok)) {
 		r = bad_reply(&c, "metadata token", "no usable access_token", g->reply.len, detail);
@@ -1005,14 +1005,8 @@ tb_google_sign_jwt(struct tb_google *g, const char *account, const char *payload
 		tb_free_secret(g->meta_token);
 		g->meta_token = NULL;
 	}
-	if (c.status < 200 || c.status > 299) {
-		r = google_error(g, &c, "signJwt", detail);
+	if ((r = json_answer(g, &c, "signJwt", &j, detail)) != 0)
 		goto out;
-	}
-	if ((j = reply_json(g)) == NULL) {
-		r = bad_reply(&c, "signJwt", "not a JSON object", g->reply.len, detail);
-		goto out;
-	}
 	signed_jwt = tb_json_get_str(j, "signedJwt");
 	/* a compact JWS: printable, without spaces, in three parts */
 	if (!valid_token(signed_jwt) || strchr(signed_jwt, '.') == NULL ||

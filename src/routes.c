@@ -38,10 +38,11 @@ struct call {
 	struct tb_response *resp;
 	struct tb_log_ctx log;
 	char trace[TB_TRACE_MAX + 1];
-	char *mount;  /* where the web server mounted the broker, for a Host-derived issuer */
-	char *issuer; /* this request's issuer */
-	int ext;      /* format=external_credential */
-	int head;     /* HEAD: headers only */
+	char *mount;        /* where the web server mounted the broker, for a Host-derived issuer */
+	const char *issuer; /* this request's issuer: TOKEN_ISSUER, or issuer_buf */
+	char issuer_buf[ISSUER_MAX]; /* https://Host/mount when TOKEN_ISSUER is unset */
+	int ext;                     /* format=external_credential */
+	int head;                    /* HEAD: headers only */
 };
 
 const char *
@@ -175,8 +176,10 @@ issuer(struct call *c)
 	const char *host;
 	int n;
 
-	if (c->app->cfg->issuer != NULL)
-		return (c->issuer = strdup(c->app->cfg->issuer)) == NULL ? TB_ERR_ALLOC : 0;
+	if (c->app->cfg->issuer != NULL) {
+		c->issuer = c->app->cfg->issuer;
+		return 0;
+	}
 	host = tb_request_param(c->req, "HTTP_HOST");
 	if (host == NULL || !tb_host_valid(host)) {
 		tb_log(TB_LOG_WARNING, "api.request", &c->log,
@@ -184,14 +187,13 @@ issuer(struct call *c)
 		    host == NULL ? "missing" : "not a host name or address");
 		return TB_ERR_REQUEST;
 	}
-	if ((c->issuer = malloc(ISSUER_MAX)) == NULL)
-		return TB_ERR_ALLOC;
-	n = snprintf(c->issuer, ISSUER_MAX, "https://%s%s", host, c->mount);
-	if (n < 0 || n >= ISSUER_MAX)
+	n = snprintf(c->issuer_buf, sizeof(c->issuer_buf), "https://%s%s", host, c->mount);
+	if (n < 0 || (size_t)n >= sizeof(c->issuer_buf))
 		return TB_ERR_REQUEST;
 	/* the mount point may end in a slash (SCRIPT_NAME "/"); the issuer never does */
-	while (n > 8 && c->issuer[n - 1] == '/')
-		c->issuer[--n] = '\0';
+	while (n > 8 && c->issuer_buf[n - 1] == '/')
+		c->issuer_buf[--n] = '\0';
+	c->issuer = c->issuer_buf;
 	return 0;
 }
 
@@ -277,12 +279,17 @@ discovery(struct call *c)
 
 	if ((r = issuer(c)) != 0)
 		return fail(c, r, "The Host header is not valid");
+	/* with a fixed issuer the document is kept once rendered: at start for local keys, at the
+	 * first request for a service account (once its email is known) */
 	if (c->app->discovery != NULL)
 		body = strdup(c->app->discovery);
 	else if ((r = render_discovery(c->app, c->issuer, &body, detail)) != 0) {
 		tb_log(TB_LOG_ERROR, "api.discovery", &c->log, "Discovery failed: %s: %s",
 		    tb_err_str(r), detail);
 		return fail(c, r, "The discovery document is not available");
+	} else if (c->app->cfg->issuer != NULL && (c->app->discovery = strdup(body)) == NULL) {
+		free(body);
+		return TB_ERR_ALLOC;
 	}
 	tb_log(TB_LOG_INFO, "api.discovery", &c->log, "Served the discovery document");
 	return answer(c, 200, body, 1);
@@ -704,7 +711,6 @@ tb_app_handle(
 	tb_log_set_request(NULL);
 	free(route);
 	free(c.mount);
-	free(c.issuer);
 	return r;
 }
 
