@@ -1,5 +1,6 @@
 # debian-packages.sh: installs the Debian packages that scripts/demo and scripts/test need,
 # only those that are missing. Sourced by them (bash).
+# shellcheck shell=bash disable=SC2034 # the TB_PKGS_* lists are for the scripts that source this
 
 # Building token-broker.
 TB_PKGS_BUILD="build-essential autoconf automake pkg-config libfcgi-dev libssl-dev
@@ -9,6 +10,8 @@ TB_PKGS_DEMO="lighttpd lighttpd-mod-openssl openssl curl jq"
 # Everything make check uses.
 TB_PKGS_TEST="apache2 libapache2-mod-fcgid python3 python3-cryptography valgrind nodejs npm
 	ca-certificates"
+# scripts/lint's gates (scripts/test runs it first).
+TB_PKGS_TEST="$TB_PKGS_TEST clang clang-tidy clang-format cppcheck shellcheck"
 
 tb_pkg_missing() {
 	local p missing=

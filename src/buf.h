@@ -22,7 +22,9 @@ void tb_buf_reset(struct tb_buf *b);
 int tb_buf_add(struct tb_buf *b, const void *p, size_t n);
 int tb_buf_addstr(struct tb_buf *b, const char *s);
 int tb_buf_addf(struct tb_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int tb_buf_vaddf(struct tb_buf *b, const char *fmt, va_list ap);
+/* tb_buf_addf with a va_list; format(printf, 2, 0) lets -Wformat=2 accept the passed-on fmt. */
+int tb_buf_vaddf(struct tb_buf *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 /* Hands the contents over to the caller (never NULL: "" when empty) and empties the buffer. */
 char *tb_buf_detach(struct tb_buf *b);
 

@@ -210,6 +210,7 @@ digests(const unsigned char *der, size_t len, struct tb_identity *id)
 
 	if ((r = tb_sha256(der, len, h256)) != 0 || (r = tb_sha1(der, len, h1)) != 0)
 		return r;
+	/* cppcheck-suppress badBitmaskCheck ; TB_B64_STD is 0: named to say which alphabet */
 	if ((r = tb_b64_encode(h256, sizeof(h256), TB_B64_STD | TB_B64_NOPAD, &id->sha256)) != 0 ||
 	    (r = tb_b64_encode(h256, sizeof(h256), TB_B64_URL | TB_B64_NOPAD, &id->x5t_s256)) !=
 	        0 ||
@@ -491,7 +492,7 @@ echo(const char *v, char out[XLB_ECHO_MAX + 1])
 	size_t i;
 
 	for (i = 0; v != NULL && v[i] != '\0' && i < XLB_ECHO_MAX; i++)
-		out[i] = printable((const unsigned char *)v + i, 1) ? v[i] : '?';
+		out[i] = (char)(printable((const unsigned char *)v + i, 1) ? v[i] : '?');
 	out[i] = '\0';
 }
 

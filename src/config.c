@@ -11,8 +11,14 @@
 
 #include "buf.h"
 #include "err.h"
+#include "request.h"
+#include "valid.h"
 
-#define VALUE_MAX 4096 /* longest setting value accepted */
+#define VALUE_MAX 4096         /* longest setting value accepted */
+#define PROJECT_NUMBER_MAX 20  /* digits of a Google Cloud project number */
+#define POOL_ID_MAX 63         /* a workload identity pool or provider id */
+#define VALIDITY_DEFAULT 5     /* TOKEN_VALIDITY, minutes, as the original */
+#define TIMEOUT_DEFAULT 10     /* UPSTREAM_TIMEOUT, seconds */
 
 struct loader {
 	tb_config_report_fn report;
@@ -136,113 +142,6 @@ is_digits(const char *s)
 	return 1;
 }
 
-/* Parses a whole decimal number in [min, max]; 0 or -1. */
-static int
-parse_long(const char *s, long min, long max, long *out)
-{
-	char *end;
-	long v;
-
-	if (!is_digits(s) || strlen(s) > 9)
-		return -1;
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
-static int
-is_loopback_host(const char *host, size_t n)
-{
-	size_t i;
-
-	if ((n == 9 && strncasecmp(host, "localhost", 9) == 0) ||
-	    (n == 5 && strncmp(host, "[::1]", 5) == 0))
-		return 1;
-	/* 127.0.0.0/8 as a dotted address, not any name that starts with "127." */
-	if (n < 4 || strncmp(host, "127.", 4) != 0)
-		return 0;
-	for (i = 4; i < n; i++)
-		if (!isdigit((unsigned char)host[i]) && host[i] != '.')
-			return 0;
-	return 1;
-}
-
-/* 1 when [p, end) is empty or ":" and a port number. */
-static int
-valid_port(const char *p, const char *end)
-{
-	if (p == end)
-		return 1;
-	if (*p != ':' || end - p < 2 || end - p > 6)
-		return 0;
-	for (p++; p < end; p++)
-		if (!isdigit((unsigned char)*p))
-			return 0;
-	return 1;
-}
-
-/*
- * Checks an absolute http(s) URL: https, or http on a loopback host; no query, fragment, user
- * info or whitespace; a path only when allow_path. 0, or -1 with the reason in *why.
- */
-static int
-check_url(const char *url, int allow_path, const char **why)
-{
-	const char *host, *end, *stop;
-	size_t hlen;
-	int https;
-
-	if (strncmp(url, "https://", 8) == 0) {
-		https = 1;
-		host = url + 8;
-	} else if (strncmp(url, "http://", 7) == 0) {
-		https = 0;
-		host = url + 7;
-	} else {
-		*why = "must be an https:// URL";
-		return -1;
-	}
-	for (const char *p = url; *p != '\0'; p++) {
-		if ((unsigned char)*p <= ' ' || *p == '?' || *p == '#' || *p == '@' || *p == '\\' ||
-		    (unsigned char)*p >= 0x7f) {
-			*why = "must be a URL without spaces, query, fragment or user name";
-			return -1;
-		}
-	}
-	end = strchr(host, '/');
-	if (end == NULL)
-		end = host + strlen(host);
-	if (end == host) {
-		*why = "has no host";
-		return -1;
-	}
-	if (!allow_path && *end != '\0' && strcmp(end, "/") != 0) {
-		*why = "must not have a path";
-		return -1;
-	}
-	/* the host (an IPv6 literal keeps its brackets), then at most a port */
-	if (host[0] == '[') {
-		stop = memchr(host, ']', (size_t)(end - host));
-		hlen = stop != NULL ? (size_t)(stop - host) + 1 : 0;
-	} else {
-		if ((stop = memchr(host, ':', (size_t)(end - host))) == NULL)
-			stop = end;
-		hlen = (size_t)(stop - host);
-	}
-	if (hlen == 0 || !valid_port(host + hlen, end)) {
-		*why = "must have a host name or address and at most a numeric port";
-		return -1;
-	}
-	if (!https && !is_loopback_host(host, hlen)) {
-		*why = "must be https:// (plain http:// only for loopback hosts)";
-		return -1;
-	}
-	return 0;
-}
-
 /* Strips trailing slashes in place. */
 static void
 strip_slashes(char *s)
@@ -326,15 +225,15 @@ load_audience(struct loader *l, struct tb_config *c)
 	have_pool = c->project_number != NULL || c->pool_id != NULL || c->provider_id != NULL;
 	if (have_pool) {
 		if (c->project_number == NULL || !is_digits(c->project_number) ||
-		    strlen(c->project_number) > 20)
+		    strlen(c->project_number) > PROJECT_NUMBER_MAX)
 			problem(l, 0, "WORKLOAD_IDENTITY_PROJECT_NUMBER",
 			    c->project_number == NULL ? "is required with the pool settings"
 			                              : "must be a project number (digits)");
-		if (c->pool_id == NULL || strlen(c->pool_id) > 63 || !all_chars(c->pool_id, "-"))
+		if (c->pool_id == NULL || strlen(c->pool_id) > POOL_ID_MAX || !all_chars(c->pool_id, "-"))
 			problem(l, 0, "WORKLOAD_IDENTITY_POOL_ID",
 			    c->pool_id == NULL ? "is required with the pool settings"
 			                       : "must be a pool id (letters, digits, hyphens)");
-		if (c->provider_id == NULL || strlen(c->provider_id) > 63 ||
+		if (c->provider_id == NULL || strlen(c->provider_id) > POOL_ID_MAX ||
 		    !all_chars(c->provider_id, "-"))
 			problem(l, 0, "WORKLOAD_IDENTITY_PROVIDER_ID",
 			    c->provider_id == NULL
@@ -388,7 +287,7 @@ load_issuer(struct loader *l, struct tb_config *c)
 		problem(l, 0, "TOKEN_ISSUER", "longer than %d bytes", TB_ISSUER_MAX);
 		return;
 	}
-	if (check_url(c->issuer, 1, &why) != 0) {
+	if (tb_valid_url(c->issuer, TB_URL_PATH, NULL, &why) != 0) {
 		problem(l, 0, "TOKEN_ISSUER", "%s (got '%s')", why, c->issuer);
 		return;
 	}
@@ -409,7 +308,7 @@ load_signing(struct loader *l, struct tb_config *c)
 		                 : "set either it or SIGNING_SERVICE_ACCOUNT, not both");
 	}
 	if (c->signing_account != NULL && strcmp(c->signing_account, "default") != 0 &&
-	    (strchr(c->signing_account, '@') == NULL || !all_chars(c->signing_account, "@.-_")))
+	    !tb_valid_email(c->signing_account))
 		problem(l, 0, "SIGNING_SERVICE_ACCOUNT",
 		    "must be a service account email or 'default' (got '%s')", c->signing_account);
 	if (keys == NULL)
@@ -454,7 +353,7 @@ load_mtls(struct loader *l, struct tb_config *c)
 			problem(l, 0, xlb_settings[i].setting, "out of memory");
 			continue;
 		}
-		if (strlen(h) > 128 || !all_chars(h, "-_"))
+		if (strlen(h) > TB_HEADER_NAME_MAX || !all_chars(h, "-_"))
 			problem(l, 0, xlb_settings[i].setting,
 			    "must be an HTTP header name (got '%s')", h);
 		c->xlb_headers[i] = h;
@@ -493,9 +392,34 @@ endpoint(struct loader *l, const char *name, const char *def)
 		return NULL;
 	}
 	strip_slashes(v);
-	if (check_url(v, 1, &why) != 0)
+	if (tb_valid_url(v, TB_URL_PATH, NULL, &why) != 0)
 		problem(l, 0, name, "%s (got '%s')", why, v);
 	return v;
+}
+
+/*
+ * GCE_METADATA_HOST as Google's client libraries read it: host[:port], or with an http:// in
+ * front (gcp-metadata and google-auth accept both). Kept as host[:port].
+ */
+static void
+load_metadata_host(struct loader *l, struct tb_config *c)
+{
+	char *v = value(l, "GCE_METADATA_HOST");
+	size_t n;
+
+	if (v == NULL && (v = strdup("metadata.google.internal")) == NULL) {
+		problem(l, 0, "GCE_METADATA_HOST", "out of memory");
+		return;
+	}
+	c->metadata_host = v;
+	if (strncasecmp(v, "http://", 7) == 0)
+		memmove(v, v + 7, strlen(v + 7) + 1);
+	n = strlen(v);
+	if (n > 0 && v[n - 1] == '/')
+		v[--n] = '\0';
+	if (!tb_valid_authority(v, n))
+		problem(l, 0, "GCE_METADATA_HOST",
+		    "must be host[:port] or http://host[:port] (got '%s')", v);
 }
 
 static void
@@ -506,24 +430,24 @@ load_upstream(struct loader *l, struct tb_config *c)
 	c->sts_endpoint = endpoint(l, "STS_ENDPOINT", "https://sts.googleapis.com");
 	c->iam_endpoint =
 	    endpoint(l, "IAMCREDENTIALS_ENDPOINT", "https://iamcredentials.googleapis.com");
-	if ((c->metadata_host = value(l, "GCE_METADATA_HOST")) == NULL &&
-	    (c->metadata_host = strdup("metadata.google.internal")) == NULL)
-		problem(l, 0, "GCE_METADATA_HOST", "out of memory");
-	if (c->metadata_host != NULL &&
-	    (strlen(c->metadata_host) > 255 || !all_chars(c->metadata_host, ".-:[]")))
-		problem(
-		    l, 0, "GCE_METADATA_HOST", "must be host[:port] (got '%s')", c->metadata_host);
-	c->upstream_timeout = 10;
+	load_metadata_host(l, c);
+	c->upstream_timeout = TIMEOUT_DEFAULT;
 	if ((v = value(l, "UPSTREAM_TIMEOUT")) != NULL) {
-		if (parse_long(v, 1, TB_TIMEOUT_MAX, &c->upstream_timeout) != 0)
+		long n;
+
+		if (tb_valid_decimal(v, TB_TIMEOUT_MIN, TB_TIMEOUT_MAX, &n) != 0 ||
+		    !tb_valid_timeout(n))
 			problem(l, 0, "UPSTREAM_TIMEOUT",
-			    "must be whole seconds from 1 to %d (got '%s')", TB_TIMEOUT_MAX, v);
+			    "must be whole seconds from %d to %d (got '%s')", TB_TIMEOUT_MIN,
+			    TB_TIMEOUT_MAX, v);
+		else
+			c->upstream_timeout = n;
 		free(v);
 	}
 }
 
-int
-tb_config_load(tb_config_report_fn report, void *arg, struct tb_config **out)
+static int
+load(tb_config_report_fn report, void *arg, int keep, struct tb_config **out)
 {
 	struct loader l = {report, arg, 0};
 	struct tb_config *c;
@@ -535,9 +459,9 @@ tb_config_load(tb_config_report_fn report, void *arg, struct tb_config **out)
 		return TB_ERR_ALLOC;
 	load_flows(&l, c);
 	load_audience(&l, c);
-	c->validity = 5;
+	c->validity = VALIDITY_DEFAULT;
 	if ((v = value(&l, "TOKEN_VALIDITY")) != NULL) {
-		if (parse_long(v, TB_VALIDITY_MIN, TB_VALIDITY_MAX, &n) != 0)
+		if (tb_valid_decimal(v, TB_VALIDITY_MIN, TB_VALIDITY_MAX, &n) != 0)
 			problem(&l, 0, "TOKEN_VALIDITY",
 			    "must be whole minutes from %d to %d (got '%s')", TB_VALIDITY_MIN,
 			    TB_VALIDITY_MAX, v);
@@ -555,12 +479,24 @@ tb_config_load(tb_config_report_fn report, void *arg, struct tb_config **out)
 	if (c->cloud_project != NULL && !all_chars(c->cloud_project, "-:."))
 		problem(&l, 0, "GOOGLE_CLOUD_PROJECT", "must be a project id (got '%s')",
 		    c->cloud_project);
-	if (l.errors > 0) {
+	if (l.errors > 0 && !keep) {
 		tb_config_free(c);
 		return TB_ERR_CONFIG;
 	}
 	*out = c;
-	return 0;
+	return l.errors > 0 ? TB_ERR_CONFIG : 0;
+}
+
+int
+tb_config_load(tb_config_report_fn report, void *arg, struct tb_config **out)
+{
+	return load(report, arg, 0, out);
+}
+
+int
+tb_config_load_partial(tb_config_report_fn report, void *arg, struct tb_config **out)
+{
+	return load(report, arg, 1, out);
 }
 
 void

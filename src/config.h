@@ -10,7 +10,6 @@
 #define TB_FLOWS_MAX 2
 #define TB_VALIDITY_MIN 1 /* TOKEN_VALIDITY bounds, minutes (signJwt refuses more than 12 h) */
 #define TB_VALIDITY_MAX 720
-#define TB_TIMEOUT_MAX 120 /* UPSTREAM_TIMEOUT bound, seconds */
 #define TB_ISSUER_MAX                                                                              \
 	1000 /* longest TOKEN_ISSUER: routes.c builds <issuer>/token and such in                   \
 	      buffers of ISSUER_MAX (1024) plus a little */
@@ -59,6 +58,12 @@ typedef void (*tb_config_report_fn)(void *arg, int warning, const char *setting,
  * Key files are not opened here (keys.h does that).
  */
 int tb_config_load(tb_config_report_fn report, void *arg, struct tb_config **out);
+/*
+ * As tb_config_load, but on TB_ERR_CONFIG *out still holds what could be read (a bad setting
+ * left at its default or NULL), so that --check-config can go on to check the files that the
+ * good settings name and report every problem at once. Never for serving.
+ */
+int tb_config_load_partial(tb_config_report_fn report, void *arg, struct tb_config **out);
 void tb_config_free(struct tb_config *cfg);
 
 /* The flow's name, as in AUTH_FLOWS and the amr claim (static). */

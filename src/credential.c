@@ -53,7 +53,8 @@ struct options {
 struct attempt {
 	CURLcode cc;
 	long status;
-	long retry_after; /* seconds, 0 when the broker did not say */
+	long retry_after;    /* seconds, at most BUDGET_MAX; 0 when the broker did not say */
+	const char *refused; /* the libcurl option or info that libcurl refused, if any */
 	struct tb_buf body;
 	char err[CURL_ERROR_SIZE];
 };
@@ -191,45 +192,96 @@ out:
 	return r;
 }
 
-/* Reads a small regular file into b; TB_ERR_IO when it is missing or not one. */
-static int
-read_file(const char *path, struct tb_buf *b)
-{
-	char chunk[4096];
-	struct stat st;
-	ssize_t n;
-	int fd, r = TB_ERR_IO;
+/*
+ * The output file (GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE) is a cache whose name another process
+ * may have taken first: a symbolic link to a file that must not be overwritten, a FIFO that
+ * would block open(2) until the library's timeout, a directory, or a file that another user
+ * (or anyone in our group) can write and so fill with a token of their choosing. So it is
+ * opened without following a link and without blocking, and used only when fstat(2) of the
+ * open descriptor (not of the name, which could change in between) shows a regular file of
+ * ours that nobody else may write. Anything else is left alone: not read, not replaced; the
+ * helper then answers from the broker as if there were no output file, and says nothing
+ * about it (standard error is closed for good reasons).
+ */
+#define OUTPUT_OPEN (O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
+#define OUTPUT_TEMPLATE ".XXXXXX" /* mkstemp's suffix for the temporary file */
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0)
-		return TB_ERR_IO;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > RESPONSE_MAX)
+/*
+ * Opens the output file for reading, if it may be used. 0 with *fd open (a usable file) or
+ * -1 (nothing has that name: a new file may be saved there); TB_ERR_IO when the name is taken
+ * by something that must be left alone.
+ */
+static int
+open_output(const char *path, int *fd)
+{
+	struct stat st;
+	int r = TB_ERR_IO;
+
+	if ((*fd = open(path, OUTPUT_OPEN)) < 0) /* a symbolic link fails with ELOOP */
+		return errno == ENOENT ? 0 : TB_ERR_IO;
+	if (fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
 		goto out;
-	while ((n = read(fd, chunk, sizeof(chunk))) > 0) {
-		if ((r = tb_buf_add(b, chunk, (size_t)n)) != 0)
-			goto out;
-	}
-	r = n == 0 ? 0 : TB_ERR_IO;
+	r = 0;
 out:
-	close(fd);
+	if (r != 0) {
+		close(*fd);
+		*fd = -1;
+	}
 	return r;
 }
 
-/* Replaces path with text atomically (a temporary file in the same directory, then rename). */
+/* Reads the output file into b (at most its cap); TB_ERR_IO when there is none to use. */
 static int
-write_atomically(const char *path, const char *text, size_t len)
+read_output(const char *path, struct tb_buf *b)
+{
+	char chunk[4096];
+	ssize_t n;
+	int fd = -1, r = TB_ERR_IO;
+
+	if (open_output(path, &fd) != 0 || fd < 0)
+		goto out;
+	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			goto out;
+		if ((r = tb_buf_add(b, chunk, (size_t)n)) != 0)
+			goto out;
+	}
+	r = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+/*
+ * Saves text as the output file atomically: a new file in the same directory (mkstemp opens it
+ * with O_CREAT|O_EXCL, mode 0600), then rename(2), so a reader sees the old answer or the new
+ * one, never half of one. Nothing is written when open_output refuses what has the name. Should
+ * a link or FIFO take the name between that check and the rename, rename replaces it and never
+ * writes through it; only someone who may write the directory can do that, and they could
+ * replace the file anyway.
+ */
+static int
+save_output(const char *path, const char *text, size_t len)
 {
 	struct tb_buf tmp;
 	size_t done = 0;
 	ssize_t n;
-	int fd = -1, created = 0, r = TB_ERR_IO;
+	int fd = -1, old, created = 0, closed, r;
 
-	tb_buf_init(&tmp, 4096 + strlen(path));
-	if (tb_buf_addf(&tmp, "%s.XXXXXX", path) != 0)
+	tb_buf_init(&tmp, strlen(path) + sizeof(OUTPUT_TEMPLATE));
+	if ((r = open_output(path, &old)) != 0) /* not ours to replace */
 		goto out;
-	if ((fd = mkstemp(tmp.data)) < 0) /* mode 0600 */
+	if (old >= 0)
+		close(old);
+	r = TB_ERR_IO;
+	if (tb_buf_addf(&tmp, "%s" OUTPUT_TEMPLATE, path) != 0 || (fd = mkstemp(tmp.data)) < 0)
 		goto out;
 	created = 1;
-	if (fchmod(fd, S_IRUSR | S_IWUSR) != 0)
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 || fchmod(fd, S_IRUSR | S_IWUSR) != 0)
 		goto out;
 	while (done < len) {
 		if ((n = write(fd, text + done, len - done)) < 0) {
@@ -239,12 +291,11 @@ write_atomically(const char *path, const char *text, size_t len)
 		}
 		done += (size_t)n;
 	}
-	if (fsync(fd) != 0 || close(fd) != 0) {
-		fd = -1;
+	if (fsync(fd) != 0)
 		goto out;
-	}
+	closed = close(fd);
 	fd = -1;
-	if (rename(tmp.data, path) != 0)
+	if (closed != 0 || rename(tmp.data, path) != 0)
 		goto out;
 	r = 0;
 out:
@@ -264,54 +315,103 @@ on_write(char *p, size_t size, size_t n, void *arg)
 	return tb_buf_add(b, p, size * n) == 0 ? size * n : 0;
 }
 
+/*
+ * Sets one libcurl option in post(). An option libcurl refuses (a libcurl built without https,
+ * out of memory) would leave the transfer other than the one this program means to make: no
+ * protocol restriction, no timeout, no size cap. So the attempt ends there, naming the option.
+ */
+#define SETOPT(opt, val)                                                                           \
+	do {                                                                                       \
+		if ((a->cc = curl_easy_setopt(curl, opt, val)) != CURLE_OK) {                      \
+			a->refused = #opt;                                                         \
+			goto out;                                                                  \
+		}                                                                                  \
+	} while (0)
+
+/*
+ * The broker's Retry-After in seconds, 0 when it did not say (or libcurl cannot tell: it is
+ * only advice). libcurl passes on any value up to 2^63-1 s, which in milliseconds overflows a
+ * long; no wait can be longer than the budget anyway, so the value is clamped to the longest.
+ */
+static long
+retry_after(CURL *curl)
+{
+#if LIBCURL_VERSION_NUM >= 0x074200
+	curl_off_t ra = 0;
+
+	if (curl_easy_getinfo(curl, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
+		return ra > BUDGET_MAX ? BUDGET_MAX : (long)ra;
+#else
+	(void)curl;
+#endif
+	return 0;
+}
+
 /* One POST to the broker with the client certificate, within timeout_ms. */
 static void
 post(CURL *curl, const struct options *o, long timeout_ms, struct attempt *a)
 {
 	struct curl_slist *h = NULL, *h2;
-	curl_off_t ra = 0;
 
 	tb_buf_free(&a->body);
 	a->status = 0;
 	a->retry_after = 0;
+	a->refused = NULL;
 	a->err[0] = '\0';
 	curl_easy_reset(curl);
 	if ((h2 = curl_slist_append(h, "Accept: application/json")) == NULL) {
 		a->cc = CURLE_OUT_OF_MEMORY;
-		return;
+		a->refused = "a request header";
+		goto out;
 	}
 	h = h2;
-	curl_easy_setopt(curl, CURLOPT_URL, o->url);
+	SETOPT(CURLOPT_ERRORBUFFER, a->err);
+	SETOPT(CURLOPT_URL, o->url);
 #if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https");
+	SETOPT(CURLOPT_PROTOCOLS_STR, "https");
 #else
-	curl_easy_setopt(curl, CURLOPT_PROTOCOLS, CURLPROTO_HTTPS);
+	SETOPT(CURLOPT_PROTOCOLS, (long)CURLPROTO_HTTPS);
 #endif
-	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
-	curl_easy_setopt(curl, CURLOPT_SSLCERT, o->cert);
-	curl_easy_setopt(curl, CURLOPT_SSLKEY, o->key);
+	SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
+	SETOPT(CURLOPT_NOSIGNAL, 1L);
+	SETOPT(CURLOPT_TIMEOUT_MS, timeout_ms);
+	SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
+	SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
+	SETOPT(CURLOPT_SSLCERT, o->cert);
+	SETOPT(CURLOPT_SSLKEY, o->key);
 	if (o->cacert != NULL)
-		curl_easy_setopt(curl, CURLOPT_CAINFO, o->cacert);
-	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, FORM);
-	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(curl, CURLOPT_USERAGENT, PROGRAM "/" PACKAGE_VERSION);
-	curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)RESPONSE_MAX);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_write);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &a->body);
-	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, a->err);
-	a->cc = curl_easy_perform(curl);
-	if (a->cc == CURLE_OK) {
-		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &a->status);
-#if LIBCURL_VERSION_NUM >= 0x074200
-		if (curl_easy_getinfo(curl, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
-			a->retry_after = (long)ra;
-#endif
+		SETOPT(CURLOPT_CAINFO, o->cacert);
+	SETOPT(CURLOPT_POSTFIELDS, FORM);
+	SETOPT(CURLOPT_HTTPHEADER, h);
+	SETOPT(CURLOPT_USERAGENT, PROGRAM "/" PACKAGE_VERSION);
+	SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)RESPONSE_MAX);
+	SETOPT(CURLOPT_WRITEFUNCTION, on_write);
+	SETOPT(CURLOPT_WRITEDATA, &a->body);
+	if ((a->cc = curl_easy_perform(curl)) != CURLE_OK)
+		goto out;
+	if ((a->cc = curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &a->status)) != CURLE_OK) {
+		a->refused = "CURLINFO_RESPONSE_CODE";
+		goto out;
 	}
+	a->retry_after = retry_after(curl);
+out:
 	curl_slist_free_all(h);
+}
+#undef SETOPT
+
+/*
+ * How long to wait before the next attempt, in ms, with left ms of the budget to go: our own
+ * delay, or the broker's Retry-After (at most BUDGET_MAX s, so this cannot overflow) when it is
+ * longer and leaves a second for the attempt. -1 when there is no time for a wait and a try.
+ */
+static long
+next_wait(long delay, long retry_after, long left)
+{
+	long wait = delay;
+
+	if (retry_after > 0 && retry_after * 1000 > wait && retry_after * 1000 < left - 1000)
+		wait = retry_after * 1000;
+	return wait < left - 100 ? wait : -1;
 }
 
 /*
@@ -322,6 +422,8 @@ post(CURL *curl, const struct options *o, long timeout_ms, struct attempt *a)
 static int
 retryable(const struct attempt *a, int *resets)
 {
+	if (a->refused != NULL) /* this libcurl will refuse it again */
+		return 0;
 	switch (a->cc) {
 	case CURLE_OK:
 		return a->status == 502 || a->status == 503 || a->status == 504 || a->status == 429;
@@ -387,21 +489,22 @@ fail_from_reply(const struct attempt *a, time_t now)
 	return fail(CODE_RESPONSE, "the broker answered HTTP %ld without a JSON error", a->status);
 }
 
-int
-main(int argc, char **argv)
+/* Prints a credential response, with the newline the libraries do not need but people do. */
+static void
+print_response(const struct tb_buf *b)
 {
-	struct options o = {NULL, NULL, NULL, NULL, BUDGET_DEFAULT};
-	struct attempt a;
-	struct tb_buf cached;
-	const char *out_file, *why = NULL;
-	CURL *curl = NULL;
-	long deadline, delay = BACKOFF_FIRST_MS, remaining, wait;
-	int success, r, tries = 0, resets = 0;
+	printf("%s%s", b->data, b->data[b->len - 1] == '\n' ? "" : "\n");
+	fflush(stdout);
+}
 
-	/* nothing may ever reach standard error: the libraries would fail to parse our JSON */
-	if (freopen("/dev/null", "w", stderr) == NULL)
-		close(2);
-
+/*
+ * Reads the command line into o. 0 to go on; otherwise *done is set and the result is the exit
+ * status (--help, --version, or a bad option, already answered).
+ */
+static int
+parse_args(int argc, char **argv, struct options *o, int *done)
+{
+	*done = 1;
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i], *val = NULL, *eq;
 		size_t nlen;
@@ -426,15 +529,15 @@ main(int argc, char **argv)
 			return fail(CODE_CONFIG, "%s needs a value (see --help)", arg);
 #define IS(name) (nlen == strlen(name) && strncmp(arg, name, nlen) == 0)
 		if (IS("--url"))
-			o.url = val;
+			o->url = val;
 		else if (IS("--cert"))
-			o.cert = val;
+			o->cert = val;
 		else if (IS("--key"))
-			o.key = val;
+			o->key = val;
 		else if (IS("--cacert"))
-			o.cacert = val;
+			o->cacert = val;
 		else if (IS("--timeout")) {
-			if (parse_seconds(val, &o.budget) != 0)
+			if (parse_seconds(val, &o->budget) != 0)
 				return fail(CODE_CONFIG,
 				    "--timeout must be whole seconds from 1 to %d", BUDGET_MAX);
 		} else
@@ -442,97 +545,145 @@ main(int argc, char **argv)
 			    CODE_CONFIG, "unknown option %.*s (see --help)", (int)nlen, arg);
 #undef IS
 	}
-	if (o.url == NULL)
-		o.url = getenv("TOKEN_BROKER_URL");
-	if (o.cert == NULL)
-		o.cert = getenv("TOKEN_BROKER_CERT");
-	if (o.key == NULL)
-		o.key = getenv("TOKEN_BROKER_KEY");
-	if (o.cacert == NULL)
-		o.cacert = getenv("TOKEN_BROKER_CACERT");
-	if (o.cacert != NULL && *o.cacert == '\0')
-		o.cacert = NULL;
-	if (o.key == NULL || *o.key == '\0')
-		o.key = o.cert; /* the key may sit in the certificate's file */
-	if (o.url == NULL || strncasecmp(o.url, "https://", 8) != 0 || strlen(o.url) <= 8)
+	*done = 0;
+	return 0;
+}
+
+/* Fills what the command line left out from the environment and checks it; 0 or exit 1. */
+static int
+settle_options(struct options *o)
+{
+	if (o->url == NULL)
+		o->url = getenv("TOKEN_BROKER_URL");
+	if (o->cert == NULL)
+		o->cert = getenv("TOKEN_BROKER_CERT");
+	if (o->key == NULL)
+		o->key = getenv("TOKEN_BROKER_KEY");
+	if (o->cacert == NULL)
+		o->cacert = getenv("TOKEN_BROKER_CACERT");
+	if (o->cacert != NULL && *o->cacert == '\0')
+		o->cacert = NULL;
+	if (o->key == NULL || *o->key == '\0')
+		o->key = o->cert; /* the key may sit in the certificate's file */
+	if (o->url == NULL || strncasecmp(o->url, "https://", 8) != 0 || strlen(o->url) <= 8)
 		return fail(
 		    CODE_CONFIG, "the broker URL (--url or TOKEN_BROKER_URL) must be https://");
-	if (o.cert == NULL || *o.cert == '\0')
+	if (o->cert == NULL || *o->cert == '\0')
 		return fail(CODE_CONFIG, "no client certificate (--cert or TOKEN_BROKER_CERT)");
-	if (access(o.cert, R_OK) != 0)
-		return fail(CODE_CONFIG, "cannot read the client certificate %s: %s", o.cert,
+	if (access(o->cert, R_OK) != 0)
+		return fail(CODE_CONFIG, "cannot read the client certificate %s: %s", o->cert,
 		    strerror(errno));
-	if (access(o.key, R_OK) != 0)
+	if (access(o->key, R_OK) != 0)
 		return fail(
-		    CODE_CONFIG, "cannot read the private key %s: %s", o.key, strerror(errno));
-	if (o.cacert != NULL && access(o.cacert, R_OK) != 0)
-		return fail(CODE_CONFIG, "cannot read the CA certificates %s: %s", o.cacert,
+		    CODE_CONFIG, "cannot read the private key %s: %s", o->key, strerror(errno));
+	if (o->cacert != NULL && access(o->cacert, R_OK) != 0)
+		return fail(CODE_CONFIG, "cannot read the CA certificates %s: %s", o->cacert,
 		    strerror(errno));
+	return 0;
+}
+
+/* Prints the saved response when it is there, usable and good for a while yet: 1 when it did. */
+static int
+answer_from_output(const char *out_file)
+{
+	struct tb_buf cached;
+	const char *why = NULL;
+	int success, done = 0;
+
+	tb_buf_init(&cached, RESPONSE_MAX);
+	if (read_output(out_file, &cached) == 0 && cached.len > 0 &&
+	    check_response(cached.data, cached.len, time(NULL), CACHE_MARGIN, &success, &why) ==
+	        0 &&
+	    success) {
+		print_response(&cached);
+		done = 1;
+	}
+	tb_buf_free(&cached);
+	return done;
+}
+
+/* Asks the broker until an answer is final or the budget is spent; a holds the last answer. */
+static int
+fetch(CURL *curl, const struct options *o, struct attempt *a)
+{
+	long deadline = mono_ms() + o->budget * 1000, delay = BACKOFF_FIRST_MS, left, wait;
+	int tries = 0, resets = 0;
+
+	for (;;) {
+		tries++;
+		left = deadline - mono_ms();
+		post(curl, o, left > 1 ? left : 1, a);
+		if (!retryable(a, &resets))
+			break;
+		/* back off, longer when the broker asks for it and there is time for that */
+		if ((wait = next_wait(delay, a->retry_after, deadline - mono_ms())) < 0)
+			break;
+		sleep_ms(wait);
+		delay = delay * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay * 2;
+	}
+	return tries;
+}
+
+/* Answers from the last attempt (saving a success in out_file, if any); the exit status. */
+static int
+answer(const struct attempt *a, const struct options *o, int tries, const char *out_file)
+{
+	const char *why = NULL;
+	int success;
+
+	if (a->refused != NULL)
+		return fail(a->cc == CURLE_OUT_OF_MEMORY ? CODE_UNAVAILABLE : CODE_CONFIG,
+		    "libcurl refused %s: %s", a->refused, curl_easy_strerror(a->cc));
+	if (a->cc == CURLE_FILESIZE_EXCEEDED || a->cc == CURLE_WRITE_ERROR)
+		return fail(
+		    CODE_RESPONSE, "the broker's response is larger than %d bytes", RESPONSE_MAX);
+	if (a->cc == CURLE_SSL_CERTPROBLEM || a->cc == CURLE_SSL_CACERT_BADFILE ||
+	    a->cc == CURLE_PEER_FAILED_VERIFICATION || a->cc == CURLE_SSL_ISSUER_ERROR)
+		/* a local file, or the broker's certificate: trying later will not help */
+		return fail(CODE_CONFIG, "TLS with the broker at %s failed: %s", o->url,
+		    a->err[0] != '\0' ? a->err : curl_easy_strerror(a->cc));
+	if (a->cc != CURLE_OK)
+		return fail(CODE_UNAVAILABLE, "could not reach the broker at %s (%d attempt%s): %s",
+		    o->url, tries, tries == 1 ? "" : "s",
+		    a->err[0] != '\0' ? a->err : curl_easy_strerror(a->cc));
+	if (a->status != 200 || a->body.len == 0 ||
+	    check_response(a->body.data, a->body.len, time(NULL), 0, &success, &why) != 0 ||
+	    !success)
+		return fail_from_reply(a, time(NULL));
+	if (out_file != NULL) /* best effort: the answer stands without the cache */
+		(void)save_output(out_file, a->body.data, a->body.len);
+	print_response(&a->body);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct options o = {NULL, NULL, NULL, NULL, BUDGET_DEFAULT};
+	struct attempt a;
+	const char *out_file;
+	CURL *curl = NULL;
+	int done, r, tries;
+
+	/* nothing may ever reach standard error: the libraries would fail to parse our JSON */
+	if (freopen("/dev/null", "w", stderr) == NULL)
+		close(2);
+	if ((r = parse_args(argc, argv, &o, &done)) != 0 || done || (r = settle_options(&o)) != 0)
+		return r;
 
 	/* a response saved earlier that is still good for a while answers without the broker */
 	out_file = getenv("GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE");
 	if (out_file != NULL && *out_file == '\0')
 		out_file = NULL;
-	if (out_file != NULL) {
-		tb_buf_init(&cached, RESPONSE_MAX);
-		if (read_file(out_file, &cached) == 0 && cached.len > 0 &&
-		    check_response(
-		        cached.data, cached.len, time(NULL), CACHE_MARGIN, &success, &why) == 0 &&
-		    success) {
-			printf(
-			    "%s%s", cached.data, cached.data[cached.len - 1] == '\n' ? "" : "\n");
-			fflush(stdout);
-			tb_buf_free(&cached);
-			return 0;
-		}
-		tb_buf_free(&cached);
-	}
+	if (out_file != NULL && answer_from_output(out_file))
+		return 0;
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || (curl = curl_easy_init()) == NULL)
 		return fail(CODE_UNAVAILABLE, "libcurl could not start");
 	memset(&a, 0, sizeof(a));
 	tb_buf_init(&a.body, RESPONSE_MAX);
-	deadline = mono_ms() + o.budget * 1000;
-	for (;;) {
-		tries++;
-		remaining = deadline - mono_ms();
-		post(curl, &o, remaining > 1 ? remaining : 1, &a);
-		if (!retryable(&a, &resets))
-			break;
-		/* back off, longer when the broker asks for it and there is time for that */
-		wait = delay;
-		if (a.retry_after > 0 && a.retry_after * 1000 > wait &&
-		    mono_ms() + a.retry_after * 1000 < deadline - 1000)
-			wait = a.retry_after * 1000;
-		if (mono_ms() + wait >= deadline - 100)
-			break;
-		sleep_ms(wait);
-		delay = delay * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay * 2;
-	}
-
-	if (a.cc == CURLE_FILESIZE_EXCEEDED || a.cc == CURLE_WRITE_ERROR) {
-		r = fail(
-		    CODE_RESPONSE, "the broker's response is larger than %d bytes", RESPONSE_MAX);
-	} else if (a.cc == CURLE_SSL_CERTPROBLEM || a.cc == CURLE_SSL_CACERT_BADFILE ||
-	           a.cc == CURLE_PEER_FAILED_VERIFICATION || a.cc == CURLE_SSL_ISSUER_ERROR) {
-		/* a local file, or the broker's certificate: trying later will not help */
-		r = fail(CODE_CONFIG, "TLS with the broker at %s failed: %s", o.url,
-		    a.err[0] != '\0' ? a.err : curl_easy_strerror(a.cc));
-	} else if (a.cc != CURLE_OK) {
-		r = fail(CODE_UNAVAILABLE, "could not reach the broker at %s (%d attempt%s): %s",
-		    o.url, tries, tries == 1 ? "" : "s",
-		    a.err[0] != '\0' ? a.err : curl_easy_strerror(a.cc));
-	} else if (a.status == 200 && a.body.len > 0 &&
-	           check_response(a.body.data, a.body.len, time(NULL), 0, &success, &why) == 0 &&
-	           success) {
-		if (out_file != NULL)
-			write_atomically(out_file, a.body.data, a.body.len); /* best effort */
-		printf("%s%s", a.body.data, a.body.data[a.body.len - 1] == '\n' ? "" : "\n");
-		fflush(stdout);
-		r = 0;
-	} else {
-		r = fail_from_reply(&a, time(NULL));
-	}
+	tries = fetch(curl, &o, &a);
+	r = answer(&a, &o, tries, out_file);
 	tb_buf_free(&a.body);
 	curl_easy_cleanup(curl);
 	curl_global_cleanup();

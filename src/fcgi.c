@@ -1,8 +1,11 @@
 /* fcgi.c: accepts requests from libfcgi (or the CGI environment), and writes the answers. */
+/* ppoll: the wait that unblocks the stop signals atomically (glibc declares it for _GNU_SOURCE) */
+#define _GNU_SOURCE
 #include "fcgi.h"
 
 #include <errno.h>
 #include <fcgiapp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,41 +28,29 @@ on_stop(int sig)
 	stopping = 1;
 }
 
-/* Reads the body length the web server announced; -1 when absent or malformed. */
-static long
-content_length(const struct tb_request *req)
-{
-	const char *v = tb_request_param(req, "CONTENT_LENGTH");
-	char *end;
-	long n;
-
-	if (v == NULL || *v == '\0')
-		return -1;
-	errno = 0;
-	n = strtol(v, &end, 10);
-	if (errno != 0 || *end != '\0' || n < 0)
-		return -1;
-	return n;
-}
-
-/* Reads up to TB_BODY_MAX bytes with read_fn; more than that marks the request too large. */
+/*
+ * Reads the body: CONTENT_LENGTH bytes, or without a length (chunked through some servers) a
+ * POST's body to its end, in either case at most TB_BODY_MAX bytes. A body over the cap, or one
+ * that ends early, is marked on the request and answered by the routes; a malformed
+ * CONTENT_LENGTH reads nothing (the routes refuse the request).
+ */
 static int
 read_body(struct tb_request *req, int (*read_fn)(void *arg, char *p, int n), void *arg)
 {
 	static char body[TB_BODY_MAX + 1];
-	long want = content_length(req);
+	long want;
 	size_t got = 0;
 	int n, r;
 
+	if (tb_request_content_length(req, &want) != 0)
+		return 0;
 	if (want > TB_BODY_MAX) {
-		tb_request_set_too_large(req); /* not read: the web server discards it */
+		tb_request_set_body_fault(req, TB_BODY_TOO_LARGE);
 		return 0;
 	}
-	/* without a length only a POST may have a body (RFC 3875 section 4.2): read it to the end
-	 */
+	/* without a length only a POST may have a body (RFC 3875 section 4.2) */
 	if (want < 0 && tb_request_method(req) != TB_METHOD_POST)
 		want = 0;
-	/* without a length (chunked through some servers) read to the end, within the cap */
 	while (want < 0 || got < (size_t)want) {
 		int room = (int)(sizeof(body) - got);
 
@@ -72,13 +63,14 @@ read_body(struct tb_request *req, int (*read_fn)(void *arg, char *p, int n), voi
 		got += (size_t)n;
 	}
 	if (got > TB_BODY_MAX) {
-		tb_request_set_too_large(req);
+		tb_request_set_body_fault(req, TB_BODY_TOO_LARGE);
 		r = 0;
 	} else if (want >= 0 && got < (size_t)want) {
-		/* the client went away: never act on part of a form */
+		/* never act on part of a form: the routes refuse it */
 		tb_log(TB_LOG_WARNING, "api.request", NULL,
 		    "The request body ended after %zu of %ld bytes", got, want);
-		r = TB_ERR_IO;
+		tb_request_set_body_fault(req, TB_BODY_SHORT);
+		r = 0;
 	} else
 		r = tb_request_set_body(req, body, got);
 	memset(body, 0, got);
@@ -167,11 +159,40 @@ fcgi_write(void *arg, const char *p, int n)
 	return FCGX_PutStr(p, n, (FCGX_Stream *)arg);
 }
 
+/*
+ * Waits, with the signal mask waiting (the stop signals unblocked), until a request can be read:
+ * on the connection libfcgi keeps open (a web server that keeps FastCGI connections), else on
+ * the listening socket. 0 when one is there, -1 once a stop signal came or the wait failed.
+ * When several processes share one listening socket, another may take the connection after
+ * this returns; FCGX_Accept_r then waits for the next one with the stop signals blocked, so a
+ * stop in that case takes effect with the next connection. The web servers we ship give each
+ * process a socket of its own.
+ */
+static int
+wait_for_request(const FCGX_Request *rq, const sigset_t *waiting)
+{
+	struct pollfd p;
+
+	p.fd = rq->ipcFd >= 0 ? rq->ipcFd : rq->listen_sock;
+	p.events = POLLIN;
+	while (!stopping) {
+		p.revents = 0;
+		if (ppoll(&p, 1, NULL, waiting) > 0)
+			return 0;
+		if (errno != EINTR) {
+			tb_log(TB_LOG_CRITICAL, "runtime.shutdown", NULL,
+			    "Waiting for requests failed: %s", strerror(errno));
+			return -1;
+		}
+	}
+	return -1;
+}
+
 int
 tb_fcgi_serve(struct tb_app *app)
 {
 	struct sigaction sa;
-	sigset_t stop_set;
+	sigset_t stop_set, waiting;
 	FCGX_Request rq;
 	unsigned long served = 0;
 	int r;
@@ -185,7 +206,6 @@ tb_fcgi_serve(struct tb_app *app)
 		tb_log(TB_LOG_CRITICAL, "runtime.startup", NULL, "libfcgi could not start");
 		return 1;
 	}
-	/* no SA_RESTART: a stop signal interrupts the wait in accept; requests block it */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop;
 	sigemptyset(&sa.sa_mask);
@@ -195,16 +215,23 @@ tb_fcgi_serve(struct tb_app *app)
 	signal(SIGPIPE, SIG_IGN);
 	tb_log(TB_LOG_INFO, "runtime.startup", NULL, "token-broker %s serving FastCGI (pid %ld)",
 	    PACKAGE_VERSION, (long)getpid());
+	/*
+	 * The stop signals stay blocked except inside ppoll, which unblocks them atomically with
+	 * the wait: one that arrives while a request is served, or between the check of stopping
+	 * and the wait, is delivered there and ends the loop; none is lost.
+	 */
 	sigemptyset(&stop_set);
 	sigaddset(&stop_set, SIGTERM);
 	sigaddset(&stop_set, SIGINT);
 	sigaddset(&stop_set, SIGUSR1);
-	while (!stopping && FCGX_Accept_r(&rq) >= 0) {
-		sigprocmask(SIG_BLOCK, &stop_set, NULL); /* a stop waits for this request */
+	sigprocmask(SIG_BLOCK, &stop_set, &waiting);
+	sigdelset(&waiting, SIGTERM);
+	sigdelset(&waiting, SIGINT);
+	sigdelset(&waiting, SIGUSR1);
+	while (wait_for_request(&rq, &waiting) == 0 && FCGX_Accept_r(&rq) >= 0) {
 		handle(app, rq.envp, fcgi_read, rq.in, fcgi_write, rq.out);
 		FCGX_Finish_r(&rq);
 		served++;
-		sigprocmask(SIG_UNBLOCK, &stop_set, NULL); /* a pending stop lands here */
 	}
 	FCGX_Free(&rq, 1);
 	tb_log(TB_LOG_INFO, "runtime.shutdown", NULL, "token-broker stopping after %lu requests",

@@ -116,3 +116,24 @@ tb_flow_authenticate(const struct tb_config *cfg, const struct tb_request *req, 
 	        : "unset");
 	return TB_ERR_CLIENT;
 }
+
+size_t
+tb_flow_vars(const struct tb_config *cfg, char names[][TB_HEADER_VAR_MAX + 1])
+{
+	size_t i, k, n = 0;
+
+	for (i = 0; i < cfg->nflows; i++) {
+		if (cfg->flows[i] == TB_FLOW_MTLS) {
+			snprintf(names[n++], TB_HEADER_VAR_MAX + 1, "SSL_CLIENT_CERT");
+			snprintf(names[n++], TB_HEADER_VAR_MAX + 1, "SSL_CLIENT_VERIFY");
+			continue;
+		}
+		/* the settings checked the header names: they fit */
+		for (k = 0; k < TB_XLB_HEADERS; k++)
+			if (tb_request_header_var(cfg->xlb_headers[k], names[n]) == 0)
+				n++;
+		if (tb_request_header_var(cfg->xlb_client_id_header, names[n]) == 0)
+			n++;
+	}
+	return n;
+}

@@ -17,4 +17,13 @@
 int tb_flow_authenticate(const struct tb_config *cfg, const struct tb_request *req, time_t now,
     struct tb_identity **out, char *why, size_t whylen);
 
+/* The most request variables the flows read: SSL_CLIENT_CERT and _VERIFY, the load balancer's. */
+#define TB_FLOW_VARS_MAX (2 + TB_XLB_HEADERS + 1)
+
+/*
+ * The names of the request variables that cfg's flows read (HTTP_X_CLIENT_CERT_HASH for the
+ * load balancer's X-Client-Cert-Hash) into names, at most TB_FLOW_VARS_MAX. How many.
+ */
+size_t tb_flow_vars(const struct tb_config *cfg, char names[][TB_HEADER_VAR_MAX + 1]);
+
 #endif

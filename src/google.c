@@ -1,9 +1,7 @@
 /* google.c: the client of Google's STS, IAM Credentials and metadata server APIs (libcurl). */
 #include "google.h"
 
-#include <arpa/inet.h>
 #include <curl/curl.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,14 +12,11 @@
 #include "err.h"
 #include "text.h"
 #include "json.h"
+#include "valid.h"
 #include "log.h"
 
 #define META_TOKEN_MARGIN 60 /* seconds before its expiry when the metadata token is renewed */
-#define EMAIL_MAX 254        /* RFC 5321's limit on an address */
-#define SCOPE_MAX 4096       /* a space-separated scope list */
 #define LIFETIME_MAX 43200   /* 12 h: generateAccessToken's ceiling even with the org policy */
-#define HOST_MAX 255
-#define URL_MAX 2048
 #define BODY_MAX (TB_UPSTREAM_MAX * 2) /* a request we send: an ID token or claims, plus fields */
 #define ERROR_TEXT_MAX 400             /* a plain-text error body short enough to quote */
 
@@ -137,46 +132,6 @@ valid_token(const char *s)
 	return 1;
 }
 
-/*
- * A service account email as Google writes them (name@project.iam.gserviceaccount.com), or any
- * plain address: letters, digits and ._+- around one @, a dotted domain.
- */
-static int
-valid_email(const char *s)
-{
-	const char *at = strchr(s, '@'), *p;
-
-	if (at == NULL || at == s || strlen(s) > EMAIL_MAX || strchr(at + 1, '@') != NULL)
-		return 0;
-	for (p = s; p < at; p++) {
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		        (*p >= '0' && *p <= '9') || strchr("._+-", *p) != NULL))
-			return 0;
-	}
-	p = at + 1;
-	if (*p == '\0' || *p == '.' || *p == '-' || strchr(p, '.') == NULL ||
-	    p[strlen(p) - 1] == '.')
-		return 0;
-	for (; *p != '\0'; p++) {
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		        (*p >= '0' && *p <= '9') || *p == '.' || *p == '-'))
-			return 0;
-		if (*p == '.' && p[1] == '.')
-			return 0;
-	}
-	return 1;
-}
-
-static int
-valid_scope(const char *s)
-{
-	size_t n = s == NULL ? 0 : strlen(s);
-
-	if (n == 0 || n > SCOPE_MAX || !is_printable(s))
-		return 0;
-	return strspn(s, " ") != n; /* not only spaces */
-}
-
 /* Percent-encodes everything but RFC 3986 unreserved characters and those in keep. */
 static int
 add_escaped(struct tb_buf *b, const char *s, const char *keep)
@@ -216,114 +171,25 @@ add_field(struct tb_buf *b, const char *name, const char *value)
 	return add_escaped(b, value, "");
 }
 
-static int
-is_loopback(const char *host)
-{
-	struct in_addr a4;
-	struct in6_addr a6;
-
-	if (strcasecmp(host, "localhost") == 0)
-		return 1;
-	if (inet_pton(AF_INET, host, &a4) == 1)
-		return (ntohl(a4.s_addr) >> 24) == 127;
-	if (inet_pton(AF_INET6, host, &a6) == 1)
-		return IN6_IS_ADDR_LOOPBACK(&a6);
-	return 0;
-}
-
 /*
- * Checks host[:port] (host a name, an IPv4 address or a bracketed IPv6 address) from s up to end
- * and copies the bare host into host.
- */
-static int
-parse_authority(const char *s, const char *end, char host[HOST_MAX + 1])
-{
-	const char *h = s, *hend, *port = NULL;
-	size_t n;
-
-	if (s < end && *s == '[') {
-		if ((hend = memchr(s, ']', (size_t)(end - s))) == NULL)
-			return TB_ERR_CONFIG;
-		h = s + 1;
-		if (hend + 1 < end) {
-			if (hend[1] != ':')
-				return TB_ERR_CONFIG;
-			port = hend + 2;
-		}
-	} else {
-		if ((hend = memchr(s, ':', (size_t)(end - s))) == NULL)
-			hend = end;
-		else
-			port = hend + 1;
-		for (const char *p = s; p < hend; p++) {
-			if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-			        (*p >= '0' && *p <= '9') || *p == '.' || *p == '-' || *p == '_'))
-				return TB_ERR_CONFIG;
-		}
-	}
-	if ((n = (size_t)(hend - h)) == 0 || n > HOST_MAX)
-		return TB_ERR_CONFIG;
-	if (port != NULL) {
-		if (port == end || end - port > 5)
-			return TB_ERR_CONFIG;
-		for (const char *p = port; p < end; p++) {
-			if (*p < '0' || *p > '9')
-				return TB_ERR_CONFIG;
-		}
-	}
-	memcpy(host, h, n);
-	host[n] = '\0';
-	if (*s == '[') {
-		struct in6_addr a6;
-
-		if (inet_pton(AF_INET6, host, &a6) != 1)
-			return TB_ERR_CONFIG;
-	}
-	return 0;
-}
-
-/*
- * Checks a base URL (https://host[:port][/path], or http:// for a loopback host) and copies it
- * without its trailing slashes into *out.
+ * Checks a base URL (the rule is tb_valid_url's) and copies it without its trailing slashes into
+ * *out; *local when its host is loopback (no proxy), *plainp for http://.
  */
 static int
 check_base(const char *setting, const char *url, char **out, int *local, int *plainp)
 {
-	char host[HOST_MAX + 1];
-	const char *auth, *end;
+	struct tb_url u;
+	const char *why = "is not set";
 	size_t n;
-	int plain;
 
 	*out = NULL;
-	if (url == NULL || (n = strlen(url)) == 0 || n > URL_MAX || !is_printable(url) ||
-	    strpbrk(url, " ?#@\\\"<>") != NULL) {
-		tb_log(TB_LOG_ERROR, "google.config", NULL, "%s: not a base URL", setting);
+	if (url == NULL || tb_valid_url(url, TB_URL_PATH, &u, &why) != 0) {
+		tb_log(TB_LOG_ERROR, "google.config", NULL, "%s %s", setting, why);
 		return TB_ERR_CONFIG;
 	}
-	if (strncasecmp(url, "https://", 8) == 0) {
-		plain = 0;
-		auth = url + 8;
-	} else if (strncasecmp(url, "http://", 7) == 0) {
-		plain = 1;
-		auth = url + 7;
-	} else {
-		tb_log(TB_LOG_ERROR, "google.config", NULL, "%s: must be an https:// URL: %s",
-		    setting, url);
-		return TB_ERR_CONFIG;
-	}
-	if ((end = strchr(auth, '/')) == NULL)
-		end = auth + strlen(auth);
-	if (parse_authority(auth, end, host) != 0) {
-		tb_log(TB_LOG_ERROR, "google.config", NULL, "%s: bad host in %s", setting, url);
-		return TB_ERR_CONFIG;
-	}
-	*local = is_loopback(host);
-	if (plain && !*local) {
-		tb_log(TB_LOG_ERROR, "google.config", NULL,
-		    "%s: plain http is allowed only for a loopback host: %s", setting, url);
-		return TB_ERR_CONFIG;
-	}
-	*plainp = plain;
+	*local = u.loopback;
+	*plainp = !u.https;
+	n = strlen(url);
 	while (n > 0 && url[n - 1] == '/')
 		n--;
 	if ((*out = strndup(url, n)) == NULL)
@@ -488,13 +354,13 @@ status_error(long status)
 	return TB_ERR_UPSTREAM; /* 1xx and 3xx: not something these APIs answer */
 }
 
-/* Parses g->reply as a JSON object; NULL when it is not one. */
+/* Parses a reply body (len bytes, no NUL needed) as a JSON object; NULL when it is not one. */
 static struct tb_json *
-reply_json(struct tb_google *g)
+reply_json(const char *body, size_t len)
 {
 	struct tb_json *j = NULL;
 
-	if (g->reply.len == 0 || tb_json_parse(g->reply.data, g->reply.len, &j) != 0)
+	if (len == 0 || tb_json_parse(body, len, &j) != 0)
 		return NULL;
 	if (!tb_json_is_object(j)) {
 		tb_json_free(j);
@@ -508,61 +374,240 @@ reply_json(struct tb_google *g)
  * "STATUS: message", or the bare HTTP status when the body holds none.
  */
 static void
-envelope_detail(struct tb_google *g, long status, char *detail)
+envelope_detail(long status, const char *body, size_t len, char *detail)
 {
-	struct tb_json *j = reply_json(g), *e;
+	struct tb_json *j = reply_json(body, len), *e;
 	const char *st = NULL, *msg = NULL;
+	char text[ERROR_TEXT_MAX + 1];
 
 	e = tb_json_get(j, "error");
 	if (tb_json_is_object(e)) {
 		st = tb_json_get_str(e, "status");
 		msg = tb_json_get_str(e, "message");
 	}
-	if (msg != NULL) {
-		set_detail(detail, "%s: %s", st != NULL ? st : "ERROR", msg);
-	} else if (j == NULL && g->reply.len > 0 && g->reply.len <= ERROR_TEXT_MAX &&
-	           is_printable_text(g->reply.data)) {
-		/* the metadata server answers errors in plain text: keep its first line */
-		set_detail(detail, "HTTP status %ld: %.*s", status,
-		    (int)strcspn(g->reply.data, "\r\n"), g->reply.data);
-	} else {
-		set_detail(detail, "HTTP status %ld", status);
+	text[0] = '\0';
+	/* the metadata server answers errors in plain text: keep its first line */
+	if (msg == NULL && j == NULL && len > 0 && len <= ERROR_TEXT_MAX &&
+	    memchr(body, '\0', len) == NULL) {
+		memcpy(text, body, len);
+		text[len] = '\0';
+		if (!is_printable_text(text))
+			text[0] = '\0';
 	}
+	if (msg != NULL)
+		set_detail(detail, "%s: %s", st != NULL ? st : "ERROR", msg);
+	else if (text[0] != '\0')
+		set_detail(
+		    detail, "HTTP status %ld: %.*s", status, (int)strcspn(text, "\r\n"), text);
+	else
+		set_detail(detail, "HTTP status %ld", status);
 	tb_json_free(j);
 }
 
-/* The answer to a call that got a status other than 2xx, for the IAM and metadata APIs. */
+/* The answer to a status other than 2xx, for the IAM and metadata APIs. */
 static int
-google_error(struct tb_google *g, const struct call *c, const char *what, char *detail)
+refused(long status, const char *body, size_t len, char *detail)
 {
-	int r = status_error(c->status);
-
-	envelope_detail(g, c->status, detail);
-	tb_log(TB_LOG_ERROR, c->event, NULL, "%s: HTTP %ld: %s", what, c->status, detail);
-	return r;
+	envelope_detail(status, body, len, detail);
+	return status_error(status);
 }
 
+/* A 2xx reply that is not as documented; why never quotes the body (it may hold a token). */
 static int
-bad_reply(const struct call *c, const char *what, const char *why, size_t len, char *detail)
+bad_reply(const char *what, const char *why, char *detail)
 {
 	set_detail(detail, "%s: unexpected reply: %s", what, why);
-	/* the body may hold a token: log its size, never its text */
-	tb_log(TB_LOG_ERROR, c->event, NULL,
-	    "%s: HTTP %ld with a %zu-byte reply that is not as documented: %s", what, c->status,
-	    len, why);
 	return TB_ERR_UPSTREAM;
 }
 
 /* The JSON object of a 2xx answer into *j (the caller's); the error of any other answer. */
 static int
 json_answer(
-    struct tb_google *g, const struct call *c, const char *what, struct tb_json **j, char *detail)
+    long status, const char *body, size_t len, const char *what, struct tb_json **j, char *detail)
 {
-	if (c->status < 200 || c->status > 299)
-		return google_error(g, c, what, detail);
-	if ((*j = reply_json(g)) == NULL)
-		return bad_reply(c, what, "not a JSON object", g->reply.len, detail);
+	if (status < 200 || status > 299)
+		return refused(status, body, len, detail);
+	if ((*j = reply_json(body, len)) == NULL)
+		return bad_reply(what, "not a JSON object", detail);
 	return 0;
+}
+
+/* The {"access_token", "expires_in"} pair that STS and the metadata server answer with. */
+static int
+token_pair(
+    const struct tb_json *j, const char *what, char **token, int64_t *expires_in, char *detail)
+{
+	const char *tok = tb_json_get_str(j, "access_token");
+	int64_t exp;
+
+	if (!valid_token(tok))
+		return bad_reply(what, "no usable access_token", detail);
+	if (tb_json_get_int(j, "expires_in", &exp) != 0 || exp <= 0)
+		return bad_reply(what, "expires_in is not a positive integer", detail);
+	if ((*token = strdup(tok)) == NULL)
+		return TB_ERR_ALLOC;
+	*expires_in = exp;
+	return 0;
+}
+
+int
+tb_google_read_sts(long status, const char *body, size_t len, char **access_token,
+    int64_t *expires_in, char *detail)
+{
+	struct tb_json *j = NULL;
+	const char *err, *desc;
+	int r;
+
+	*access_token = NULL;
+	*expires_in = 0;
+	detail[0] = '\0';
+	if (status >= 200 && status <= 299) {
+		if ((j = reply_json(body, len)) == NULL)
+			r = bad_reply("STS", "not a JSON object", detail);
+		else
+			r = token_pair(j, "STS", access_token, expires_in, detail);
+		goto out;
+	}
+	/* STS answers errors as OAuth does (RFC 6749 5.2); Google's front ends in their envelope */
+	r = status_error(status);
+	j = reply_json(body, len);
+	err = tb_json_get_str(j, "error");
+	desc = tb_json_get_str(j, "error_description");
+	if (err != NULL)
+		set_detail(detail, "Token exchange failed with code %s: %s", err,
+		    desc != NULL ? desc : "");
+	else if (tb_json_is_object(tb_json_get(j, "error")))
+		envelope_detail(status, body, len, detail);
+	else
+		set_detail(detail, "Token exchange failed with HTTP status %ld", status);
+out:
+	tb_json_free(j);
+	return r;
+}
+
+int
+tb_google_read_access_token(long status, const char *body, size_t len, time_t now,
+    char **access_token, int64_t *expires_in, char *detail)
+{
+	struct tb_json *j = NULL;
+	const char *tok, *expire;
+	time_t until;
+	int r;
+
+	*access_token = NULL;
+	*expires_in = 0;
+	detail[0] = '\0';
+	if ((r = json_answer(status, body, len, "generateAccessToken", &j, detail)) != 0)
+		goto out;
+	tok = tb_json_get_str(j, "accessToken");
+	expire = tb_json_get_str(j, "expireTime");
+	if (!valid_token(tok)) {
+		r = bad_reply("generateAccessToken", "no usable accessToken", detail);
+		goto out;
+	}
+	if (expire == NULL || tb_rfc3339(expire, &until) != 0 || until <= now) {
+		r = bad_reply(
+		    "generateAccessToken", "expireTime is not a future RFC 3339 time", detail);
+		goto out;
+	}
+	r = TB_ERR_ALLOC;
+	if ((*access_token = strdup(tok)) == NULL)
+		goto out;
+	*expires_in = (int64_t)(until - now);
+	r = 0;
+out:
+	tb_json_free(j);
+	return r;
+}
+
+int
+tb_google_read_signed_jwt(long status, const char *body, size_t len, char **jwt, char *detail)
+{
+	struct tb_json *j = NULL;
+	const char *s, *dot;
+	int r;
+
+	*jwt = NULL;
+	detail[0] = '\0';
+	if ((r = json_answer(status, body, len, "signJwt", &j, detail)) != 0)
+		goto out;
+	s = tb_json_get_str(j, "signedJwt");
+	/* a compact JWS: printable, without spaces, in three parts */
+	if (!valid_token(s) || (dot = strchr(s, '.')) == NULL || strchr(dot + 1, '.') == NULL) {
+		r = bad_reply("signJwt", "no usable signedJwt", detail);
+		goto out;
+	}
+	r = TB_ERR_ALLOC;
+	if ((*jwt = strdup(s)) == NULL)
+		goto out;
+	r = 0;
+out:
+	tb_json_free(j);
+	return r;
+}
+
+int
+tb_google_read_metadata_token(
+    long status, const char *body, size_t len, char **token, int64_t *expires_in, char *detail)
+{
+	struct tb_json *j = NULL;
+	int r;
+
+	*token = NULL;
+	*expires_in = 0;
+	detail[0] = '\0';
+	if ((r = json_answer(status, body, len, "metadata token", &j, detail)) == 0)
+		r = token_pair(j, "metadata token", token, expires_in, detail);
+	tb_json_free(j);
+	return r;
+}
+
+int
+tb_google_read_metadata_email(long status, const char *body, size_t len, char **email, char *detail)
+{
+	char *e = NULL;
+	size_t n = len;
+	int r;
+
+	*email = NULL;
+	detail[0] = '\0';
+	if (status < 200 || status > 299)
+		return refused(status, body, len, detail);
+	/* the metadata server answers in plain text, perhaps with a line break after it */
+	while (n > 0 && memchr(" \t\r\n", body[n - 1], 4) != NULL)
+		n--;
+	if (n == 0)
+		return bad_reply("metadata email", "empty", detail);
+	if (memchr(body, '\0', n) != NULL)
+		return bad_reply("metadata email", "not an email address", detail);
+	if ((e = strndup(body, n)) == NULL)
+		return TB_ERR_ALLOC;
+	r = 0;
+	if (!tb_valid_email(e)) {
+		r = bad_reply("metadata email", "not an email address", detail);
+		free(e);
+		e = NULL;
+	}
+	*email = e;
+	return r;
+}
+
+/*
+ * Logs what a reader refused: Google's own error, or the shape of a reply that is not as
+ * documented (its size, never its text: the body may hold a token).
+ */
+static void
+log_answer(const struct call *c, size_t len, int r, const char *detail)
+{
+	if (r == 0 || r == TB_ERR_ALLOC)
+		return;
+	if (c->status < 200 || c->status > 299)
+		tb_log(
+		    TB_LOG_ERROR, c->event, NULL, "%s: HTTP %ld: %s", c->what, c->status, detail);
+	else
+		tb_log(TB_LOG_ERROR, c->event, NULL,
+		    "%s (HTTP %ld with a %zu-byte reply that is not as documented)", detail,
+		    c->status, len);
 }
 
 int
@@ -570,17 +615,16 @@ tb_google_new(
     const char *sts, const char *iam, const char *meta, long timeout, struct tb_google **out)
 {
 	struct tb_google *g = NULL;
-	char host[HOST_MAX + 1];
 	int r = TB_ERR_ALLOC;
 
 	*out = NULL;
-	if (timeout <= 0 || timeout > 3600) {
+	if (!tb_valid_timeout(timeout)) {
 		tb_log(TB_LOG_ERROR, "google.config", NULL,
-		    "UPSTREAM_TIMEOUT: %ld is not a number of seconds from 1 to 3600", timeout);
+		    "UPSTREAM_TIMEOUT: %ld is not a number of seconds from %d to %d", timeout,
+		    TB_TIMEOUT_MIN, TB_TIMEOUT_MAX);
 		return TB_ERR_CONFIG;
 	}
-	if (meta == NULL || strlen(meta) > HOST_MAX + 8 ||
-	    parse_authority(meta, meta + strlen(meta), host) != 0) {
+	if (meta == NULL || !tb_valid_authority(meta, strlen(meta))) {
 		tb_log(TB_LOG_ERROR, "google.config", NULL,
 		    "GCE_METADATA_HOST: not a host[:port]: %s", meta != NULL ? meta : "(unset)");
 		return TB_ERR_CONFIG;
@@ -641,15 +685,12 @@ tb_google_sts_exchange(struct tb_google *g, const char *audience, const char *id
 	    .what = "STS",
 	    .content_type = "application/x-www-form-urlencoded"};
 	struct tb_buf url, form;
-	struct tb_json *j = NULL;
-	const char *tok, *err, *desc;
-	int64_t exp;
 	int r = TB_ERR_ALLOC;
 
 	*access_token = NULL;
 	*expires_in = 0;
 	detail[0] = '\0';
-	tb_buf_init(&url, URL_MAX + 64);
+	tb_buf_init(&url, TB_URL_MAX + 64);
 	tb_buf_init(&form, BODY_MAX);
 	if (audience == NULL || *audience == '\0' || !is_printable(audience) ||
 	    !valid_token(id_token)) {
@@ -658,7 +699,7 @@ tb_google_sts_exchange(struct tb_google *g, const char *audience, const char *id
 		r = TB_ERR_INVALID;
 		goto out;
 	}
-	if (!valid_scope(scope)) {
+	if (scope == NULL || !tb_valid_scope(scope)) {
 		set_detail(detail, "STS: the scope is empty or not printable ASCII");
 		tb_log(TB_LOG_ERROR, c.event, NULL, "%s", detail);
 		r = TB_ERR_REQUEST;
@@ -678,43 +719,10 @@ tb_google_sts_exchange(struct tb_google *g, const char *audience, const char *id
 	c.body_len = form.len;
 	if ((r = perform(g, &c, detail)) != 0)
 		goto out;
-
-	if (c.status < 200 || c.status > 299) {
-		r = status_error(c.status);
-		j = reply_json(g);
-		err = tb_json_get_str(j, "error");
-		desc = tb_json_get_str(j, "error_description");
-		if (err != NULL)
-			set_detail(detail, "Token exchange failed with code %s: %s", err,
-			    desc != NULL ? desc : "");
-		else if (tb_json_is_object(tb_json_get(j, "error")))
-			envelope_detail(g, c.status, detail);
-		else
-			set_detail(detail, "Token exchange failed with HTTP status %ld", c.status);
-		tb_log(TB_LOG_ERROR, c.event, NULL, "STS: HTTP %ld: %s", c.status, detail);
-		goto out;
-	}
-	if ((j = reply_json(g)) == NULL) {
-		r = bad_reply(&c, "STS", "not a JSON object", g->reply.len, detail);
-		goto out;
-	}
-	tok = tb_json_get_str(j, "access_token");
-	if (!valid_token(tok)) {
-		r = bad_reply(&c, "STS", "no usable access_token", g->reply.len, detail);
-		goto out;
-	}
-	if (tb_json_get_int(j, "expires_in", &exp) != 0 || exp <= 0) {
-		r = bad_reply(
-		    &c, "STS", "expires_in is not a positive integer", g->reply.len, detail);
-		goto out;
-	}
-	r = TB_ERR_ALLOC;
-	if ((*access_token = strdup(tok)) == NULL)
-		goto out;
-	*expires_in = exp;
-	r = 0;
+	r = tb_google_read_sts(
+	    c.status, g->reply.data, g->reply.len, access_token, expires_in, detail);
+	log_answer(&c, g->reply.len, r, detail);
 out:
-	tb_json_free(j);
 	tb_buf_free(&g->reply);
 	tb_buf_free(&form);
 	tb_buf_free(&url);
@@ -742,23 +750,21 @@ tb_google_generate_access_token(struct tb_google *g, const char *bearer, const c
 	    .what = "generateAccessToken",
 	    .content_type = "application/json"};
 	struct tb_buf url;
-	struct tb_json *req = NULL, *scopes = NULL, *j = NULL;
+	struct tb_json *req = NULL, *scopes = NULL;
 	char *body = NULL, *copy = NULL, *p, *sp, life[32];
-	const char *tok, *expire;
-	time_t until;
 	int r = TB_ERR_ALLOC;
 
 	*access_token = NULL;
 	*expires_in = 0;
 	detail[0] = '\0';
-	tb_buf_init(&url, URL_MAX + 64);
+	tb_buf_init(&url, TB_URL_MAX + 64);
 	if (!valid_token(bearer) || lifetime <= 0 || lifetime > LIFETIME_MAX) {
 		set_detail(detail, "generateAccessToken: bad bearer or lifetime");
 		tb_log(TB_LOG_ERROR, c.event, NULL, "%s", detail);
 		r = TB_ERR_INVALID;
 		goto out;
 	}
-	if (account == NULL || !valid_email(account) || !valid_scope(scope)) {
+	if (account == NULL || !tb_valid_email(account) || scope == NULL || !tb_valid_scope(scope)) {
 		set_detail(detail,
 		    "generateAccessToken: the service account is not an email, or the "
 		    "scope is empty or not printable ASCII");
@@ -793,27 +799,10 @@ tb_google_generate_access_token(struct tb_google *g, const char *bearer, const c
 	if ((r = perform(g, &c, detail)) != 0)
 		goto out;
 
-	if ((r = json_answer(g, &c, "generateAccessToken", &j, detail)) != 0)
-		goto out;
-	tok = tb_json_get_str(j, "accessToken");
-	expire = tb_json_get_str(j, "expireTime");
-	if (!valid_token(tok)) {
-		r = bad_reply(
-		    &c, "generateAccessToken", "no usable accessToken", g->reply.len, detail);
-		goto out;
-	}
-	if (expire == NULL || tb_rfc3339(expire, &until) != 0 || until <= now) {
-		r = bad_reply(&c, "generateAccessToken", "expireTime is not a future RFC 3339 time",
-		    g->reply.len, detail);
-		goto out;
-	}
-	r = TB_ERR_ALLOC;
-	if ((*access_token = strdup(tok)) == NULL)
-		goto out;
-	*expires_in = (int64_t)(until - now);
-	r = 0;
+	r = tb_google_read_access_token(
+	    c.status, g->reply.data, g->reply.len, now, access_token, expires_in, detail);
+	log_answer(&c, g->reply.len, r, detail);
 out:
-	tb_json_free(j);
 	tb_json_free(scopes);
 	tb_json_free(req);
 	free(body);
@@ -830,7 +819,7 @@ metadata_get(struct tb_google *g, struct call *c, const char *what, char *detail
 	struct tb_buf url;
 	int r;
 
-	tb_buf_init(&url, URL_MAX + 64);
+	tb_buf_init(&url, TB_URL_MAX + 64);
 	c->event = "google.metadata";
 	c->what = what[0] == 'e' ? "metadata email" : "metadata token";
 	c->local = 1;
@@ -850,38 +839,19 @@ static int
 resolve_default(struct tb_google *g, char *detail)
 {
 	struct call c = {0};
-	char *email = NULL;
-	size_t n;
 	int r;
 
 	if (g->default_email != NULL)
 		return 0;
 	if ((r = metadata_get(g, &c, "email", detail)) != 0)
 		goto out;
-	if (c.status < 200 || c.status > 299) {
-		r = google_error(g, &c, "metadata email", detail);
-		goto out;
-	}
-	n = g->reply.len;
-	while (n > 0 && strchr(" \t\r\n", g->reply.data[n - 1]) != NULL)
-		n--;
-	r = TB_ERR_ALLOC;
-	if (n == 0 || (email = strndup(g->reply.data, n)) == NULL) {
-		if (n == 0)
-			r = bad_reply(&c, "metadata email", "empty", g->reply.len, detail);
-		goto out;
-	}
-	if (!valid_email(email)) {
-		r = bad_reply(&c, "metadata email", "not an email address", g->reply.len, detail);
-		goto out;
-	}
-	g->default_email = email;
-	email = NULL; /* transferred */
-	tb_log(TB_LOG_INFO, "google.metadata", NULL, "the metadata server's account is %s",
-	    g->default_email);
-	r = 0;
+	r = tb_google_read_metadata_email(
+	    c.status, g->reply.data, g->reply.len, &g->default_email, detail);
+	log_answer(&c, g->reply.len, r, detail);
+	if (r == 0)
+		tb_log(TB_LOG_INFO, "google.metadata", NULL, "the metadata server's account is %s",
+		    g->default_email);
 out:
-	free(email);
 	tb_buf_free(&g->reply);
 	return r;
 }
@@ -905,8 +875,6 @@ static int
 metadata_token(struct tb_google *g, time_t now, int *fresh, char *detail)
 {
 	struct call c = {0};
-	struct tb_json *j = NULL;
-	const char *tok;
 	int64_t exp;
 	int r;
 
@@ -917,28 +885,16 @@ metadata_token(struct tb_google *g, time_t now, int *fresh, char *detail)
 	g->meta_token = NULL;
 	if ((r = metadata_get(g, &c, "token", detail)) != 0)
 		goto out;
-	if ((r = json_answer(g, &c, "metadata token", &j, detail)) != 0)
-		goto out;
-	tok = tb_json_get_str(j, "access_token");
-	if (!valid_token(tok)) {
-		r = bad_reply(&c, "metadata token", "no usable access_token", g->reply.len, detail);
-		goto out;
-	}
-	if (tb_json_get_int(j, "expires_in", &exp) != 0 || exp <= 0) {
-		r = bad_reply(&c, "metadata token", "expires_in is not a positive integer",
-		    g->reply.len, detail);
-		goto out;
-	}
-	r = TB_ERR_ALLOC;
-	if ((g->meta_token = strdup(tok)) == NULL)
+	r = tb_google_read_metadata_token(
+	    c.status, g->reply.data, g->reply.len, &g->meta_token, &exp, detail);
+	log_answer(&c, g->reply.len, r, detail);
+	if (r != 0)
 		goto out;
 	/* a token good for less than the margin is used for this call and asked for again next time
 	 */
 	g->meta_until = now + (time_t)(exp > META_TOKEN_MARGIN ? exp - META_TOKEN_MARGIN : 0);
 	*fresh = 1;
-	r = 0;
 out:
-	tb_json_free(j);
 	tb_buf_free(&g->reply);
 	return r;
 }
@@ -949,14 +905,13 @@ tb_google_sign_jwt(struct tb_google *g, const char *account, const char *payload
 {
 	struct call c = {0};
 	struct tb_buf url;
-	struct tb_json *req = NULL, *claims = NULL, *j = NULL;
+	struct tb_json *req = NULL, *claims = NULL;
 	char *body = NULL;
-	const char *signed_jwt;
 	int r = TB_ERR_ALLOC, fresh;
 
 	*jwt = NULL;
 	detail[0] = '\0';
-	tb_buf_init(&url, URL_MAX + 64);
+	tb_buf_init(&url, TB_URL_MAX + 64);
 	if (payload == NULL || tb_json_parse(payload, strlen(payload), &claims) != 0 ||
 	    !tb_json_is_object(claims)) {
 		set_detail(detail, "signJwt: the payload is not a JSON object");
@@ -964,7 +919,7 @@ tb_google_sign_jwt(struct tb_google *g, const char *account, const char *payload
 		r = TB_ERR_INVALID;
 		goto out;
 	}
-	if (account == NULL || (strcmp(account, "default") != 0 && !valid_email(account))) {
+	if (account == NULL || (strcmp(account, "default") != 0 && !tb_valid_email(account))) {
 		set_detail(detail, "signJwt: the service account is not an email or \"default\"");
 		tb_log(TB_LOG_ERROR, "google.iam", NULL, "%s", detail);
 		r = TB_ERR_REQUEST;
@@ -1005,21 +960,9 @@ tb_google_sign_jwt(struct tb_google *g, const char *account, const char *payload
 		tb_free_secret(g->meta_token);
 		g->meta_token = NULL;
 	}
-	if ((r = json_answer(g, &c, "signJwt", &j, detail)) != 0)
-		goto out;
-	signed_jwt = tb_json_get_str(j, "signedJwt");
-	/* a compact JWS: printable, without spaces, in three parts */
-	if (!valid_token(signed_jwt) || strchr(signed_jwt, '.') == NULL ||
-	    strchr(strchr(signed_jwt, '.') + 1, '.') == NULL) {
-		r = bad_reply(&c, "signJwt", "no usable signedJwt", g->reply.len, detail);
-		goto out;
-	}
-	r = TB_ERR_ALLOC;
-	if ((*jwt = strdup(signed_jwt)) == NULL)
-		goto out;
-	r = 0;
+	r = tb_google_read_signed_jwt(c.status, g->reply.data, g->reply.len, jwt, detail);
+	log_answer(&c, g->reply.len, r, detail);
 out:
-	tb_json_free(j);
 	tb_json_free(claims);
 	tb_json_free(req);
 	free(body);

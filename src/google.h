@@ -50,4 +50,28 @@ int tb_google_sign_jwt(struct tb_google *g, const char *account, const char *pay
 /* The email of the metadata server's default service account, into *email (caller's). */
 int tb_google_default_account(struct tb_google *g, char **email, char *detail);
 
+/*
+ * The readers of Google's replies, one for each API the calls above use. They are pure (no I/O,
+ * no log: the calls log what they return), so the fuzz target runs them on any bytes. Each takes
+ * the HTTP status and the body (len bytes, no NUL needed; NULL when len is 0) and returns 0 with
+ * the result (the caller's: tb_free_secret for tokens, free for the email), or one of the codes
+ * above (TB_ERR_DENIED, TB_ERR_UNAVAILABLE, TB_ERR_UPSTREAM, TB_ERR_ALLOC) with the results NULL
+ * and 0. detail (TB_DETAIL_MAX bytes) is always NUL-terminated and printable; it quotes Google's
+ * error text, never a 2xx body (that may hold a token).
+ */
+/* STS token: {"access_token", "expires_in"}; errors as OAuth's or Google's envelope. */
+int tb_google_read_sts(long status, const char *body, size_t len, char **access_token,
+    int64_t *expires_in, char *detail);
+/* generateAccessToken: {"accessToken", "expireTime"}; *expires_in is seconds after now. */
+int tb_google_read_access_token(long status, const char *body, size_t len, time_t now,
+    char **access_token, int64_t *expires_in, char *detail);
+/* signJwt: {"signedJwt"}, a compact JWS. */
+int tb_google_read_signed_jwt(long status, const char *body, size_t len, char **jwt, char *detail);
+/* The metadata server's token: {"access_token", "expires_in"}. */
+int tb_google_read_metadata_token(
+    long status, const char *body, size_t len, char **token, int64_t *expires_in, char *detail);
+/* The metadata server's email: plain text, perhaps with a line break after it. */
+int tb_google_read_metadata_email(
+    long status, const char *body, size_t len, char **email, char *detail);
+
 #endif

@@ -2,9 +2,11 @@
 #include "json.h"
 
 #include <json-c/json.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "err.h"
 
 #define J(x) ((json_object *)(x))
@@ -25,6 +27,9 @@ tb_json_array(void)
 struct tb_json *
 tb_json_string(const char *s)
 {
+	/* json-c would take strlen(NULL); a missing string is no string */
+	if (s == NULL)
+		return NULL;
 	return T(json_object_new_string(s));
 }
 
@@ -35,11 +40,14 @@ tb_json_free(struct tb_json *j)
 		json_object_put(J(j));
 }
 
+/* Adds v (NULL: JSON null when is_null, else a failed allocation) under key; takes v. */
 static int
 set(struct tb_json *o, const char *key, json_object *v, int is_null)
 {
-	if (o == NULL || (v == NULL && !is_null))
+	if (o == NULL || (v == NULL && !is_null)) {
+		json_object_put(v);
 		return TB_ERR_ALLOC;
+	}
 	if (json_object_object_add(J(o), key, v) != 0) {
 		json_object_put(v);
 		return TB_ERR_ALLOC;
@@ -101,20 +109,149 @@ tb_json_append(struct tb_json *a, struct tb_json *child)
 int
 tb_json_append_str(struct tb_json *a, const char *s)
 {
+	if (s == NULL)
+		return TB_ERR_INVALID;
 	return tb_json_append(a, tb_json_string(s));
 }
+
+#define RENDER_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+
+/*
+ * The renderer is ours, not json-c's: json-c's serializers ignore most results of their own
+ * printbuf appends, so when memory runs short they drop a piece of text and still report
+ * success (a token with "amr":[""], or a claim under the key ""). Here every append is
+ * checked. The text is the same as json-c's with RENDER_FLAGS.
+ */
+static int render_value(struct tb_buf *b, json_object *v, int depth);
+
+/* A string as json-c writes it: " \ and control characters escaped, the rest as it is. */
+static int
+render_string(struct tb_buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	char u[sizeof("\\u0000")];
+	const char *e;
+	size_t i, start = 0;
+	int r;
+
+	if ((r = tb_buf_add(b, "\"", 1)) != 0)
+		return r;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		switch (c) {
+		case '"': e = "\\\""; break;
+		case '\\': e = "\\\\"; break;
+		case '\b': e = "\\b"; break;
+		case '\f': e = "\\f"; break;
+		case '\n': e = "\\n"; break;
+		case '\r': e = "\\r"; break;
+		case '\t': e = "\\t"; break;
+		default:
+			if (c >= 0x20)
+				continue;
+			snprintf(u, sizeof(u), "\\u00%c%c", hex[c >> 4], hex[c & 0xf]);
+			e = u;
+		}
+		if ((r = tb_buf_add(b, s + start, i - start)) != 0 ||
+		    (r = tb_buf_addstr(b, e)) != 0)
+			return r;
+		start = i + 1;
+	}
+	if ((r = tb_buf_add(b, s + start, n - start)) != 0)
+		return r;
+	return tb_buf_add(b, "\"", 1);
+}
+
+/* A number, in json-c's own form (a double keeps the text it was parsed from). */
+static int
+render_number(struct tb_buf *b, json_object *v)
+{
+	size_t n = 0;
+	const char *s = json_object_to_json_string_length(v, RENDER_FLAGS, &n);
+
+	/* a number is never empty text: empty is json-c's failed allocation */
+	if (s == NULL || n == 0)
+		return TB_ERR_ALLOC;
+	return tb_buf_add(b, s, n);
+}
+
+/* NOLINTBEGIN(misc-no-recursion): JSON nests; render_value stops at TB_JSON_DEPTH_MAX */
+static int
+render_object(struct tb_buf *b, json_object *o, int depth)
+{
+	int r, first = 1;
+
+	if ((r = tb_buf_add(b, "{", 1)) != 0)
+		return r;
+	json_object_object_foreach(o, key, val)
+	{
+		/* cppcheck-suppress knownConditionTrueFalse ; json-c's loop macro is no call */
+		if ((!first && (r = tb_buf_add(b, ",", 1)) != 0) ||
+		    (r = render_string(b, key, strlen(key))) != 0 ||
+		    (r = tb_buf_add(b, ":", 1)) != 0 || (r = render_value(b, val, depth + 1)) != 0)
+			return r;
+		first = 0;
+	}
+	return tb_buf_add(b, "}", 1);
+}
+
+static int
+render_array(struct tb_buf *b, json_object *a, int depth)
+{
+	size_t i, n = json_object_array_length(a);
+	int r;
+
+	if ((r = tb_buf_add(b, "[", 1)) != 0)
+		return r;
+	for (i = 0; i < n; i++) {
+		if ((i > 0 && (r = tb_buf_add(b, ",", 1)) != 0) ||
+		    (r = render_value(b, json_object_array_get_idx(a, i), depth + 1)) != 0)
+			return r;
+	}
+	return tb_buf_add(b, "]", 1);
+}
+
+static int
+render_value(struct tb_buf *b, json_object *v, int depth)
+{
+	if (depth > TB_JSON_DEPTH_MAX)
+		return TB_ERR_LIMIT;
+	switch (json_object_get_type(v)) {
+	case json_type_null: return tb_buf_addstr(b, "null");
+	case json_type_boolean:
+		return tb_buf_addstr(b, json_object_get_boolean(v) ? "true" : "false");
+	case json_type_int:
+	case json_type_double: return render_number(b, v);
+	case json_type_string:
+		return render_string(
+		    b, json_object_get_string(v), (size_t)json_object_get_string_len(v));
+	case json_type_object: return render_object(b, v, depth);
+	case json_type_array: return render_array(b, v, depth);
+	}
+	return TB_ERR_INTERNAL;
+}
+/* NOLINTEND(misc-no-recursion) */
 
 int
 tb_json_render(const struct tb_json *j, char **out)
 {
-	const char *s;
+	struct tb_buf b;
+	int r;
 
 	*out = NULL;
-	s = json_object_to_json_string_ext(
-	    J(j), JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	if (s == NULL || (*out = strdup(s)) == NULL)
-		return TB_ERR_ALLOC;
-	return 0;
+	tb_buf_init(&b, TB_JSON_RENDER_MAX);
+	if (j == NULL)
+		return TB_ERR_INVALID;
+	if ((r = render_value(&b, J(j), 0)) != 0)
+		goto out;
+	r = TB_ERR_ALLOC;
+	if ((*out = tb_buf_detach(&b)) == NULL)
+		goto out;
+	r = 0;
+out:
+	tb_buf_free(&b);
+	return r;
 }
 
 int

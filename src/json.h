@@ -5,14 +5,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TB_JSON_DEPTH_MAX 16        /* nesting accepted when parsing */
-#define TB_JSON_PARSE_MAX (1 << 20) /* bytes accepted when parsing */
+#define TB_JSON_DEPTH_MAX 16         /* nesting accepted when parsing and rendering */
+#define TB_JSON_PARSE_MAX (1 << 20)  /* bytes accepted when parsing */
+#define TB_JSON_RENDER_MAX (1 << 20) /* bytes of text tb_json_render gives at most */
 
 struct tb_json; /* a JSON value */
 
 struct tb_json *tb_json_object(void);
 struct tb_json *tb_json_array(void);
-struct tb_json *tb_json_string(const char *s);
+struct tb_json *tb_json_string(const char *s); /* NULL when s is NULL or memory ran out */
 void tb_json_free(struct tb_json *j);
 
 /* Setters copy the strings; a NULL string sets JSON null. They return 0 or TB_ERR_ALLOC. */
@@ -24,9 +25,15 @@ int tb_json_set_null(struct tb_json *o, const char *key);
 int tb_json_set(struct tb_json *o, const char *key, struct tb_json *child);
 /* Appends to an array; takes ownership of child, even on failure. */
 int tb_json_append(struct tb_json *a, struct tb_json *child);
+/* Appends a copy of s; TB_ERR_INVALID when s is NULL (an array holds no null strings). */
 int tb_json_append_str(struct tb_json *a, const char *s);
 
-/* Renders compactly (no escaped slashes) into a new string (*out, caller frees). */
+/*
+ * Renders compactly (no escaped slashes, as json-c's JSON_C_TO_STRING_PLAIN) into a new string
+ * (*out, caller frees). Every failed allocation is TB_ERR_ALLOC: nothing is silently left out,
+ * as json-c's own serializer would. TB_ERR_LIMIT over TB_JSON_RENDER_MAX bytes or nested deeper
+ * than TB_JSON_DEPTH_MAX.
+ */
 int tb_json_render(const struct tb_json *j, char **out);
 
 /*

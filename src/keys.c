@@ -1,7 +1,6 @@
 /* keys.c: the broker's own signing keys: loading and checks, JWS signing, the JWK Set. */
 #include "keys.h"
 
-#include <errno.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -20,6 +19,7 @@
 #include "buf.h"
 #include "crypto.h"
 #include "err.h"
+#include "file.h"
 #include "text.h"
 #include "json.h"
 
@@ -242,34 +242,22 @@ no_passphrase(char *buf, int size, int rwflag, void *u)
 	return -1;
 }
 
-/* Reads a key file (bounded; the copy is wiped) and parses its PEM private key. */
+/*
+ * Reads a key file (bounded, refused when others may read it; the copy is wiped) and parses its
+ * PEM private key.
+ */
 static int
 read_key(const char *path, EVP_PKEY **out, char *why, size_t whylen)
 {
-	unsigned char *text = NULL;
+	char *text = NULL, detail[TB_FILE_WHY_MAX];
 	BIO *bio = NULL;
 	size_t n = 0;
-	FILE *f = NULL;
-	int asked = 0, r = TB_ERR_IO;
+	int asked = 0, r;
 
 	*out = NULL;
-	if ((f = fopen(path, "rb")) == NULL) {
-		tb_whyf(why, whylen, "SIGNING_KEYS: %s: %s", path, strerror(errno));
-		goto out;
-	}
-	if ((text = malloc(KEY_FILE_MAX + 1)) == NULL) {
-		r = TB_ERR_ALLOC;
-		goto out;
-	}
-	n = fread(text, 1, KEY_FILE_MAX + 1, f);
-	if (ferror(f)) {
-		tb_whyf(why, whylen, "SIGNING_KEYS: %s: %s", path, strerror(errno));
-		goto out;
-	}
-	r = TB_ERR_CONFIG;
-	if (n > KEY_FILE_MAX) {
-		tb_whyf(why, whylen, "SIGNING_KEYS: %s: longer than %d bytes; not a key file", path,
-		    KEY_FILE_MAX);
+	if ((r = tb_file_read(path, TB_FILE_SECRET, KEY_FILE_MAX, &text, &n, detail,
+	         sizeof(detail))) != 0) {
+		tb_whyf(why, whylen, "SIGNING_KEYS: %s", detail);
 		goto out;
 	}
 	r = TB_ERR_ALLOC;
@@ -287,12 +275,7 @@ read_key(const char *path, EVP_PKEY **out, char *why, size_t whylen)
 	r = 0;
 out:
 	BIO_free(bio);
-	if (text != NULL) {
-		OPENSSL_cleanse(text, KEY_FILE_MAX + 1);
-		free(text);
-	}
-	if (f != NULL)
-		fclose(f);
+	tb_file_free(text, n);
 	return r;
 }
 

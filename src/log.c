@@ -14,7 +14,12 @@
 #include "json.h"
 
 #define MESSAGE_MAX 2048 /* bytes of message text; longer messages are cut */
-#define TRACE_MAX 256
+#define MESSAGE_MIN 256  /* the message is never cut shorter than this */
+#define LABEL_MAX 1024   /* bytes of a label value before the line's size cuts it further */
+#define LABEL_MIN 64     /* labels are cut this far before the message is */
+#define LABEL_ROOM (LABEL_MAX + sizeof(TB_LOG_CUT_MARK))
+#define TRACE_MAX 256 /* bytes of the trace, with projects/PROJECT/traces/ */
+#define UTF8_MAX 4    /* bytes of one UTF-8 character */
 
 static int log_fd = 2;
 static char *log_project;
@@ -61,20 +66,28 @@ tb_log_close(void)
 	log_project = NULL;
 }
 
-/* Drops an incomplete UTF-8 sequence that cutting the message left at its end. */
-static void
-trim_utf8(char *s)
+/*
+ * A value of at most max bytes for the line: s itself when it fits, else its first bytes in
+ * dst (max + sizeof(TB_LOG_CUT_MARK) bytes) followed by the mark. The cut falls between
+ * characters, never inside a UTF-8 sequence, and before rendering, so never inside a JSON
+ * escape either.
+ */
+static const char *
+cut(char *dst, const char *s, size_t max)
 {
-	size_t n = strlen(s), i = n, need;
-	unsigned char c;
+	size_t n, back;
 
-	while (i > 0 && n - i < 3 && ((unsigned char)s[i - 1] & 0xc0) == 0x80)
-		i--;
-	if (i == 0 || ((c = (unsigned char)s[i - 1]) & 0xc0) != 0xc0)
-		return;
-	need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
-	if (n - (i - 1) < need)
-		s[i - 1] = '\0';
+	if (s == NULL || strnlen(s, max + 1) <= max)
+		return s;
+	/* back over continuation bytes to the start of the character that does not fit */
+	for (n = max, back = 0; n > 0 && back < UTF8_MAX - 1; n--, back++)
+		if (((unsigned char)s[n] & 0xc0) != 0x80)
+			break;
+	if (((unsigned char)s[n] & 0xc0) == 0x80)
+		n = max; /* not UTF-8 there anyway: nothing to keep whole */
+	memcpy(dst, s, n);
+	memcpy(dst + n, TB_LOG_CUT_MARK, sizeof(TB_LOG_CUT_MARK));
+	return dst;
 }
 
 static void
@@ -96,36 +109,64 @@ add_label(struct tb_json *labels, const char *key, const char *value)
 	return tb_json_set_str(labels, key, value);
 }
 
-static char *
-render(enum tb_severity sev, const char *event, const struct tb_log_ctx *ctx, const char *msg)
-{
-	struct tb_json *o = tb_json_object(), *labels = tb_json_object();
-	char trace[TRACE_MAX], *out = NULL;
-	int r = 0;
+/* Room for the cut copy of each label. */
+struct cut_labels {
+	char flow[LABEL_ROOM], client_id[LABEL_ROOM], x5_sha256[LABEL_ROOM], x5_serial[LABEL_ROOM],
+	    subject[LABEL_ROOM];
+};
 
-	if (o == NULL || labels == NULL)
+static int
+add_labels(struct tb_json *labels, const struct tb_log_ctx *ctx, size_t max, struct cut_labels *c)
+{
+	int r;
+
+	if (ctx == NULL)
+		return 0;
+	if ((r = add_label(labels, "flow", cut(c->flow, ctx->flow, max))) != 0 ||
+	    (r = add_label(labels, "client_id", cut(c->client_id, ctx->client_id, max))) != 0 ||
+	    (r = add_label(labels, "x5_sha256", cut(c->x5_sha256, ctx->x5_sha256, max))) != 0 ||
+	    (r = add_label(labels, "x5_serial", cut(c->x5_serial, ctx->x5_serial, max))) != 0 ||
+	    (r = add_label(labels, "subject", cut(c->subject, ctx->subject, max))) != 0)
+		return r;
+	return 0;
+}
+
+/*
+ * The line for msg with labels cut to label_max bytes and the message to msg_max (the event is
+ * never cut: it is a name from the code), or NULL when memory ran out.
+ */
+static char *
+render(enum tb_severity sev, const char *event, const struct tb_log_ctx *ctx, const char *msg,
+    size_t label_max, size_t msg_max)
+{
+	struct tb_json *o = NULL, *labels = NULL;
+	struct cut_labels c;
+	char trace[TRACE_MAX + 2], cut_trace[TRACE_MAX + sizeof(TB_LOG_CUT_MARK)];
+	char cut_msg[MESSAGE_MAX + sizeof(TB_LOG_CUT_MARK)], *out = NULL;
+	int r;
+
+	if ((o = tb_json_object()) == NULL || (labels = tb_json_object()) == NULL)
 		goto out;
-	r |= tb_json_set_str(o, "severity", severity_names[sev]);
-	r |= tb_json_set_str(o, "message", msg);
-	r |= tb_json_set_str(labels, "event", event);
-	if (ctx != NULL) {
-		r |= add_label(labels, "flow", ctx->flow);
-		r |= add_label(labels, "client_id", ctx->client_id);
-		r |= add_label(labels, "x5_sha256", ctx->x5_sha256);
-		r |= add_label(labels, "x5_serial", ctx->x5_serial);
-		r |= add_label(labels, "subject", ctx->subject);
-	}
-	r |= tb_json_set(o, "logging.googleapis.com/labels", labels);
-	labels = NULL; /* transferred */
+	if (tb_json_set_str(o, "severity", severity_names[sev]) != 0 ||
+	    tb_json_set_str(o, "message", cut(cut_msg, msg, msg_max)) != 0 ||
+	    tb_json_set_str(labels, "event", event) != 0 ||
+	    add_labels(labels, ctx, label_max, &c) != 0)
+		goto out;
+	r = tb_json_set(o, "logging.googleapis.com/labels", labels);
+	labels = NULL; /* transferred, even on failure */
+	if (r != 0)
+		goto out;
 	if (ctx != NULL && ctx->trace != NULL && *ctx->trace != '\0') {
 		if (log_project != NULL)
 			snprintf(
 			    trace, sizeof(trace), "projects/%s/traces/%s", log_project, ctx->trace);
 		else
 			snprintf(trace, sizeof(trace), "%s", ctx->trace);
-		r |= tb_json_set_str(o, "logging.googleapis.com/trace", trace);
+		/* a trace over TRACE_MAX is left with TRACE_MAX + 1 bytes: cut() marks it */
+		r = tb_json_set_str(
+		    o, "logging.googleapis.com/trace", cut(cut_trace, trace, TRACE_MAX));
 	} else
-		r |= tb_json_set_null(o, "logging.googleapis.com/trace");
+		r = tb_json_set_null(o, "logging.googleapis.com/trace");
 	if (r == 0)
 		tb_json_render(o, &out);
 out:
@@ -134,36 +175,64 @@ out:
 	return out;
 }
 
+/*
+ * Renders the line within TB_LOG_LINE_MAX bytes, newline included. Long labels go first, down
+ * to LABEL_MIN bytes (a digest, a serial and a flow name stay whole); then the message, down
+ * to MESSAGE_MIN; then the labels to nothing but the mark. That last step always fits: even
+ * with every byte escaped six-fold, MESSAGE_MIN and TRACE_MAX bytes come to about 3.1 KiB.
+ * NULL when memory ran out (or, impossibly, nothing fits).
+ */
+static char *
+render_within(enum tb_severity sev, const char *event, const struct tb_log_ctx *ctx,
+    const char *msg, size_t *len)
+{
+	size_t label_max = LABEL_MAX, msg_max = MESSAGE_MAX;
+	char *line;
+
+	for (;;) {
+		if ((line = render(sev, event, ctx, msg, label_max, msg_max)) == NULL)
+			return NULL;
+		if ((*len = strlen(line)) < TB_LOG_LINE_MAX)
+			return line;
+		free(line);
+		if (label_max > LABEL_MIN)
+			label_max /= 2;
+		else if (msg_max > MESSAGE_MIN)
+			msg_max /= 2;
+		else if (label_max > 0)
+			label_max = 0;
+		else
+			return NULL;
+	}
+}
+
 void
 tb_log(enum tb_severity sev, const char *event, const struct tb_log_ctx *ctx, const char *fmt, ...)
 {
-	char msg[MESSAGE_MAX];
+	/* the whole line when even rendering it failed: the shape every line has, no detail */
+	static const char failed[] =
+	    "{\"severity\":\"ERROR\",\"message\":\"a log line could not be rendered\","
+	    "\"logging.googleapis.com/labels\":{\"event\":\"log.failed\"},"
+	    "\"logging.googleapis.com/trace\":null}\n";
+	char msg[MESSAGE_MAX + 2];
 	char *line;
-	size_t n;
+	size_t n = 0;
 	va_list ap;
+	int full;
 
 	if (ctx == NULL)
 		ctx = log_request;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	full = vsnprintf(msg, MESSAGE_MAX + 2, fmt, ap);
 	va_end(ap);
-	trim_utf8(msg);
-	for (;;) {
-		if ((line = render(sev, event, ctx, msg)) == NULL) {
-			static const char oom[] =
-			    "{\"severity\":\"ERROR\",\"message\":\"failed to log\"}\n";
-			write_line(oom, sizeof(oom) - 1);
-			return;
-		}
-		n = strlen(line);
-		if (n < TB_LOG_LINE_MAX || strlen(msg) < 64)
-			break;
-		/* too long (labels are bounded elsewhere): shorten the message and try again */
-		msg[strlen(msg) / 2] = '\0';
-		trim_utf8(msg);
-		free(line);
+	if (full < 0)
+		snprintf(msg, sizeof(msg), "(unprintable message)");
+	/* a message over MESSAGE_MAX is left with MESSAGE_MAX + 1 bytes: cut() marks it */
+	if ((line = render_within(sev, event, ctx, msg, &n)) == NULL) {
+		write_line(failed, sizeof(failed) - 1);
+		return;
 	}
-	/* the rendered text has no raw newline: json-c escapes control characters */
+	/* the rendered text has no raw newline: control characters are escaped */
 	line[n] = '\n';
 	write_line(line, n + 1);
 	free(line);

@@ -2,7 +2,12 @@
 #ifndef TB_LOG_H
 #define TB_LOG_H
 
-#define TB_LOG_LINE_MAX 4096 /* PIPE_BUF: a line is one atomic write; longer messages are cut */
+/*
+ * PIPE_BUF: a line, newline included, is one atomic write to a shared pipe or file. Longer lines
+ * have their longest labels, then their message, cut; a cut value ends with TB_LOG_CUT_MARK.
+ */
+#define TB_LOG_LINE_MAX 4096
+#define TB_LOG_CUT_MARK "[cut]"
 
 enum tb_severity {
 	TB_LOG_DEBUG,
@@ -41,7 +46,10 @@ void tb_log_close(void);
  */
 void tb_log_set_request(const struct tb_log_ctx *ctx);
 
-/* Writes one line: severity, message (printf-style), labels {event, ctx...}, trace. */
+/*
+ * Writes one line of at most TB_LOG_LINE_MAX bytes: severity, message (printf-style), labels
+ * {event, ctx...}, trace. The event is never cut, the message never below 256 bytes.
+ */
 void tb_log(enum tb_severity sev, const char *event, const struct tb_log_ctx *ctx, const char *fmt,
     ...) __attribute__((format(printf, 4, 5)));
 

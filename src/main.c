@@ -1,5 +1,6 @@
 /* main.c: the command line (--check-config, --jwks, --version, --help), then serve. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +11,10 @@
 #include "fcgi.h"
 #include "keys.h"
 #include "log.h"
+#include "registry.h"
 #include "routes.h"
+
+#define WHY_MAX 512 /* one start-up problem, as the modules describe it */
 
 static const char usage[] =
     "Usage: token-broker [--check-config | --jwks | --version | --help]\n"
@@ -62,7 +66,7 @@ report_log(void *arg, int warning, const char *setting, const char *msg)
 static int
 log_file_writable(const char *file)
 {
-	char dir[4096];
+	char dir[PATH_MAX];
 	const char *slash;
 
 	if (access(file, W_OK) == 0)
@@ -75,25 +79,49 @@ log_file_writable(const char *file)
 	return access(dir, W_OK | X_OK) == 0;
 }
 
+/* Each signing key file on its own, so that every bad one is named. */
+static void
+check_keys(const struct tb_config *cfg, int *errors)
+{
+	char why[WHY_MAX];
+	size_t i;
+
+	for (i = 0; i < cfg->nsigning_keys; i++) {
+		const char *one[1] = {cfg->signing_keys[i]};
+		struct tb_keyset *ks = NULL;
+
+		if (tb_keyset_load(one, 1, &ks, why, sizeof(why)) != 0) {
+			fprintf(stderr, "token-broker: SIGNING_KEYS: %s\n", why);
+			(*errors)++;
+		}
+		tb_keyset_free(ks);
+	}
+}
+
+/*
+ * --check-config: every problem, one line each: the settings, then the files that the usable
+ * settings name (key files, registry, log file), then what only building the whole application
+ * finds, when nothing else was wrong (it would repeat the file problems).
+ */
 static int
 check_config(void)
 {
 	struct tb_config *cfg = NULL;
+	struct tb_registry *reg = NULL;
 	struct tb_app *app = NULL;
-	char why[512] = "";
+	char why[WHY_MAX] = "";
 	int errors = 0;
 
-	if (tb_config_load(report_plain, &errors, &cfg) != 0 || errors > 0) {
-		if (errors == 0) {
-			fprintf(stderr, "token-broker: out of memory\n");
-			errors++;
-		}
-		goto out;
-	}
-	if (tb_app_new(cfg, &app, why, sizeof(why)) != 0) {
-		fprintf(stderr, "token-broker: %s\n", why);
+	if (tb_config_load_partial(report_plain, &errors, &cfg) == TB_ERR_ALLOC || cfg == NULL) {
+		fprintf(stderr, "token-broker: out of memory\n");
 		errors++;
 		goto out;
+	}
+	check_keys(cfg, &errors);
+	if (cfg->client_registry != NULL &&
+	    tb_registry_load(cfg->client_registry, &reg, why, sizeof(why)) != 0) {
+		fprintf(stderr, "token-broker: CLIENT_REGISTRY: %s\n", why);
+		errors++;
 	}
 	if (cfg->log_file != NULL && !log_file_writable(cfg->log_file)) {
 		fprintf(stderr,
@@ -101,10 +129,15 @@ check_config(void)
 		    cfg->log_file, strerror(errno));
 		errors++;
 	}
+	if (errors == 0 && tb_app_new(cfg, &app, why, sizeof(why)) != 0) {
+		fprintf(stderr, "token-broker: %s\n", why);
+		errors++;
+	}
 out:
 	if (errors == 0)
 		fprintf(stderr, "token-broker: the configuration is usable\n");
 	tb_app_free(app);
+	tb_registry_free(reg);
 	tb_config_free(cfg);
 	return errors == 0 ? 0 : 1;
 }
@@ -114,7 +147,7 @@ print_jwks(void)
 {
 	struct tb_config *cfg = NULL;
 	struct tb_keyset *ks = NULL;
-	char why[512] = "";
+	char why[WHY_MAX] = "";
 	int errors = 0, status = 1;
 
 	if (tb_config_load(report_errors, &errors, &cfg) != 0 || errors > 0)
@@ -143,7 +176,7 @@ serve(void)
 {
 	struct tb_config *cfg = NULL;
 	struct tb_app *app = NULL;
-	char why[512] = "";
+	char why[WHY_MAX] = "";
 	int status = 1;
 
 	if (tb_config_load(report_log, NULL, &cfg) != 0)

@@ -2,6 +2,7 @@
 #include "request.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -19,8 +20,15 @@ struct tb_request {
 	size_t nparams, param_bytes;
 	char *body;
 	size_t body_len;
-	int too_large;
+	enum tb_body_fault body_fault;
 };
+
+#define TRACE_ID_LEN 32    /* hex digits of a trace id (Cloud Trace and W3C alike) */
+#define TRACEPARENT_ID 3    /* where the trace id starts in traceparent, after "00-" */
+#define TRACEPARENT_LEN 55  /* the shortest traceparent: 2 + 1 + 32 + 1 + 16 + 1 + 2 */
+_Static_assert(TRACE_ID_LEN <= TB_TRACE_MAX, "a trace id fits the log context");
+
+static size_t occurrences(const struct tb_request *req, const char *name, const char **value);
 
 struct tb_form {
 	struct field fields[TB_FORM_FIELDS_MAX];
@@ -96,40 +104,103 @@ tb_request_set_body(struct tb_request *req, const char *body, size_t len)
 }
 
 void
-tb_request_set_too_large(struct tb_request *req)
+tb_request_set_body_fault(struct tb_request *req, enum tb_body_fault fault)
 {
-	req->too_large = 1;
+	req->body_fault = fault;
+}
+
+enum tb_body_fault
+tb_request_body_fault(const struct tb_request *req)
+{
+	return req->body_fault;
 }
 
 int
-tb_request_too_large(const struct tb_request *req)
+tb_request_content_length(const struct tb_request *req, long *len)
 {
-	return req->too_large;
+	const char *v;
+	size_t n = occurrences(req, "CONTENT_LENGTH", &v);
+
+	*len = -1;
+	if (n == 0 || *v == '\0')
+		return n > 1 ? TB_ERR_REQUEST : 0;
+	if (n > 1 || tb_valid_decimal(v, 0, LONG_MAX, len) != 0) {
+		*len = -1;
+		return TB_ERR_REQUEST;
+	}
+	return 0;
+}
+
+const char *const tb_request_vars[TB_REQUEST_NVARS] = {
+    "REQUEST_METHOD",
+    "CONTENT_LENGTH",
+    "CONTENT_TYPE",
+    "PATH_INFO",
+    "REQUEST_URI",
+    "SCRIPT_NAME",
+    "HTTP_HOST",
+    "HTTP_X_CLOUD_TRACE_CONTEXT",
+    "HTTP_TRACEPARENT",
+};
+
+/* How many times name occurs; *value (borrowed) is its first value, or NULL. */
+static size_t
+occurrences(const struct tb_request *req, const char *name, const char **value)
+{
+	size_t i, count = 0;
+
+	*value = NULL;
+	for (i = 0; i < req->nparams; i++) {
+		if (strcmp(req->params[i].name, name) != 0)
+			continue;
+		if (count++ == 0)
+			*value = req->params[i].value;
+	}
+	return count;
 }
 
 const char *
 tb_request_param(const struct tb_request *req, const char *name)
 {
-	size_t i;
+	const char *v;
 
-	for (i = 0; i < req->nparams; i++)
-		if (strcmp(req->params[i].name, name) == 0)
-			return req->params[i].value;
-	return NULL;
+	return occurrences(req, name, &v) == 1 ? v : NULL;
+}
+
+int
+tb_request_header_var(const char *header, char out[TB_HEADER_VAR_MAX + 1])
+{
+	size_t i, n = strlen(header);
+
+	if (n == 0 || n > TB_HEADER_NAME_MAX)
+		return TB_ERR_INVALID;
+	memcpy(out, "HTTP_", 5);
+	for (i = 0; i < n; i++)
+		out[5 + i] = (char)(header[i] == '-' ? '_' : toupper((unsigned char)header[i]));
+	out[5 + n] = '\0';
+	return 0;
 }
 
 const char *
 tb_request_header(const struct tb_request *req, const char *header)
 {
-	char name[5 + 128 + 1] = "HTTP_";
-	size_t i, n = strlen(header);
+	char name[TB_HEADER_VAR_MAX + 1];
 
-	if (n == 0 || n > 128)
+	if (tb_request_header_var(header, name) != 0)
 		return NULL;
-	for (i = 0; i < n; i++)
-		name[5 + i] = header[i] == '-' ? '_' : (char)toupper((unsigned char)header[i]);
-	name[5 + n] = '\0';
 	return tb_request_param(req, name);
+}
+
+const char *
+tb_request_repeated(const struct tb_request *req, const char *const *names, size_t n)
+{
+	const char *v;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (occurrences(req, names[i], &v) > 1)
+			return names[i];
+	return NULL;
 }
 
 const char *
@@ -232,50 +303,6 @@ out:
 }
 
 int
-tb_host_valid(const char *host)
-{
-	const char *p = host, *port;
-	size_t n = strlen(host);
-
-	if (n == 0 || n > TB_HOST_MAX)
-		return 0;
-	if (*p == '[') { /* IPv6 literal */
-		const char *close = strchr(p, ']');
-
-		if (close == NULL || close == p + 1)
-			return 0;
-		for (p++; p < close; p++)
-			if (!isxdigit((unsigned char)*p) && *p != ':' && *p != '.')
-				return 0;
-		port = close + 1;
-	} else {
-		size_t label = 0;
-
-		for (; *p != '\0' && *p != ':'; p++) {
-			if (*p == '.') {
-				if (label == 0)
-					return 0;
-				label = 0;
-			} else if (isalnum((unsigned char)*p) || *p == '-' || *p == '_')
-				label++;
-			else
-				return 0;
-		}
-		if (p == host)
-			return 0;
-		port = p;
-	}
-	if (*port == '\0')
-		return 1;
-	if (*port != ':' || port[1] == '\0' || strlen(port + 1) > 5)
-		return 0;
-	for (p = port + 1; *p != '\0'; p++)
-		if (!isdigit((unsigned char)*p))
-			return 0;
-	return 1;
-}
-
-int
 tb_content_type_is_form(const char *ct)
 {
 	static const char form[] = "application/x-www-form-urlencoded";
@@ -316,12 +343,14 @@ tb_request_trace(const struct tb_request *req, char out[TB_TRACE_MAX + 1])
 	out[0] = '\0';
 	/* X-Cloud-Trace-Context: TRACE_ID/SPAN_ID;o=OPTIONS */
 	if ((v = tb_request_header(req, "X-Cloud-Trace-Context")) != NULL &&
-	    hex_run(v, 0, out, 32) && (v[strlen(out)] == '/' || v[strlen(out)] == '\0'))
+	    hex_run(v, 0, out, TRACE_ID_LEN) &&
+	    (v[strlen(out)] == '/' || v[strlen(out)] == '\0'))
 		return;
 	out[0] = '\0';
-	/* traceparent: 00-TRACE_ID(32)-PARENT_ID(16)-FLAGS */
-	if ((v = tb_request_header(req, "traceparent")) != NULL && strlen(v) >= 55 && v[2] == '-' &&
-	    hex_run(v + 3, 32, out, 32) && v[35] == '-')
+	/* traceparent: VERSION(2)-TRACE_ID(32)-PARENT_ID(16)-FLAGS(2) (W3C Trace Context) */
+	if ((v = tb_request_header(req, "traceparent")) != NULL && strlen(v) >= TRACEPARENT_LEN &&
+	    v[TRACEPARENT_ID - 1] == '-' && hex_run(v + TRACEPARENT_ID, TRACE_ID_LEN, out, TRACE_ID_LEN) &&
+	    v[TRACEPARENT_ID + TRACE_ID_LEN] == '-')
 		return;
 	out[0] = '\0';
 }

@@ -4,11 +4,12 @@
 
 #include <stddef.h>
 
+#include "valid.h"
+
 #define TB_PARAMS_MAX 512            /* CGI/FastCGI parameters kept per request */
 #define TB_PARAMS_BYTES (512 * 1024) /* their total size */
 #define TB_BODY_MAX (64 * 1024)      /* request body accepted */
 #define TB_FORM_FIELDS_MAX 64        /* form fields accepted */
-#define TB_HOST_MAX 255
 #define TB_TRACE_MAX 64
 
 enum tb_method { TB_METHOD_GET, TB_METHOD_HEAD, TB_METHOD_POST, TB_METHOD_OTHER };
@@ -22,14 +23,50 @@ void tb_request_free(struct tb_request *req);
 int tb_request_add_param(struct tb_request *req, const char *name_value);
 /* Keeps a copy of the body (at most TB_BODY_MAX bytes, else TB_ERR_TOO_LARGE). */
 int tb_request_set_body(struct tb_request *req, const char *body, size_t len);
-/* Marks the body as over TB_BODY_MAX (it was not read). */
-void tb_request_set_too_large(struct tb_request *req);
-int tb_request_too_large(const struct tb_request *req);
+/* What went wrong with reading the body, when something did. */
+enum tb_body_fault {
+	TB_BODY_OK,
+	TB_BODY_TOO_LARGE, /* over TB_BODY_MAX: not read, the web server discards it */
+	TB_BODY_SHORT,     /* the body ended before CONTENT_LENGTH bytes */
+};
+void tb_request_set_body_fault(struct tb_request *req, enum tb_body_fault fault);
+enum tb_body_fault tb_request_body_fault(const struct tb_request *req);
+/*
+ * The body length the web server announced in CONTENT_LENGTH: 0 and *len (-1 when the variable
+ * is absent or empty), or TB_ERR_REQUEST when it is present but not a plain decimal number
+ * (RFC 3875 section 4.1.2: "1*digit"; "-5", "1e3", " 7" and overflowing values are not), or
+ * repeated.
+ */
+int tb_request_content_length(const struct tb_request *req, long *len);
 
-/* A parameter's value (borrowed), or NULL. */
+/*
+ * A parameter's value (borrowed), or NULL when it is absent, and also when it occurs more than
+ * once: a repeated name is never read as either of its values (tb_request_repeated refuses it).
+ */
 const char *tb_request_param(const struct tb_request *req, const char *name);
 /* An HTTP request header by its name ("X-Client-Cert-Hash" is HTTP_X_CLIENT_CERT_HASH). */
 const char *tb_request_header(const struct tb_request *req, const char *header);
+/*
+ * The CGI variable a header arrives in ("X-Client-Cert-Hash" is HTTP_X_CLIENT_CERT_HASH), into
+ * out (TB_HEADER_VAR_MAX + 1 bytes). TB_ERR_INVALID when the header name is empty or too long.
+ */
+#define TB_HEADER_NAME_MAX 128
+#define TB_HEADER_VAR_MAX (5 + TB_HEADER_NAME_MAX)
+int tb_request_header_var(const char *header, char out[TB_HEADER_VAR_MAX + 1]);
+/*
+ * The CGI variables that request parsing, the routes and the FastCGI front read (the flows add
+ * theirs: flow.h), TB_REQUEST_NVARS of them.
+ */
+#define TB_REQUEST_NVARS 9
+extern const char *const tb_request_vars[TB_REQUEST_NVARS];
+/*
+ * The first of the n names that occurs more than once among the request's parameters (borrowed
+ * from names), or NULL. FastCGI allows a name twice, and web servers map several spellings of a
+ * header ("X.Client.Cert.Hash", "X-Client-Cert-Hash") onto one variable: a client could add its
+ * own copy of a load balancer's header, so a name the broker reads must occur once.
+ */
+const char *tb_request_repeated(
+    const struct tb_request *req, const char *const *names, size_t n);
 const char *tb_request_body(const struct tb_request *req, size_t *len);
 enum tb_method tb_request_method(const struct tb_request *req);
 
@@ -43,8 +80,6 @@ enum tb_method tb_request_method(const struct tb_request *req);
 int tb_request_route(
     const struct tb_request *req, const char *issuer_path, char **mount, char **route);
 
-/* 1 when host is a host name or address with an optional port, and nothing else. */
-int tb_host_valid(const char *host);
 /* 1 when the content type is application/x-www-form-urlencoded (parameters allowed). */
 int tb_content_type_is_form(const char *content_type);
 /* The trace id of X-Cloud-Trace-Context or traceparent into out ("" when none or malformed). */

@@ -15,10 +15,13 @@
 #include "registry.h"
 #include "signer.h"
 #include "token.h"
+#include "valid.h"
 
 #define ISSUER_MAX 1024
 _Static_assert(TB_ISSUER_MAX < ISSUER_MAX, "TOKEN_ISSUER must fit the endpoint buffers");
-#define DESC_MAX 512
+#define DESC_MAX 512 /* an error_description */
+#define SECONDS_PER_MINUTE 60
+#define HEADER_VALUE_MAX 64 /* a header value the routes format (max-age, Retry-After) */
 #define EXT_TOKEN_TYPE "urn:ietf:params:oauth:token-type:id_token"
 #define ACCESS_LIFETIME_MAX 3600 /* generateAccessToken's limit without an org policy */
 
@@ -28,6 +31,10 @@ struct tb_app {
 	struct tb_signer *signer;
 	struct tb_registry *registry; /* NULL: every verified certificate is a client */
 	char *discovery;              /* rendered once when nothing in it depends on the request */
+	/* every request variable the broker reads: each must occur at most once in a request */
+	char flow_vars[TB_FLOW_VARS_MAX][TB_HEADER_VAR_MAX + 1];
+	const char *vars[TB_REQUEST_NVARS + TB_FLOW_VARS_MAX];
+	size_t nvars;
 };
 
 /* What one request carries through the handlers. */
@@ -100,7 +107,7 @@ header(struct call *c, const char *name, const char *value)
 static int
 answer(struct call *c, int status, char *body, int cacheable)
 {
-	char age[64];
+	char age[HEADER_VALUE_MAX];
 	int r = 0;
 
 	c->resp->status = status;
@@ -108,6 +115,13 @@ answer(struct call *c, int status, char *body, int cacheable)
 	c->resp->body_len = body != NULL ? strlen(body) : 0;
 	if (body == NULL)
 		return TB_ERR_ALLOC;
+	if (c->resp->body_len > TB_RESPONSE_MAX) {
+		/* no answer the broker builds comes near; one that does is a bug, not for the client */
+		tb_log(TB_LOG_ERROR, "api.request", &c->log,
+		    "A response of %zu bytes is over the limit of %d", c->resp->body_len,
+		    TB_RESPONSE_MAX);
+		return TB_ERR_LIMIT;
+	}
 	r |= header(c, "Content-Type", "application/json");
 	if (cacheable) {
 		snprintf(age, sizeof(age), "public, max-age=%d", TB_DISCOVERY_MAX_AGE);
@@ -127,7 +141,7 @@ fail(struct call *c, int err, const char *description)
 {
 	struct tb_json *o = tb_json_object();
 	const char *code;
-	char *body = NULL, retry[16];
+	char *body = NULL, retry[HEADER_VALUE_MAX];
 	int status = status_of(err, &code), r = TB_ERR_ALLOC;
 
 	if (o == NULL)
@@ -181,7 +195,7 @@ issuer(struct call *c)
 		return 0;
 	}
 	host = tb_request_param(c->req, "HTTP_HOST");
-	if (host == NULL || !tb_host_valid(host)) {
+	if (host == NULL || !tb_valid_authority(host, strlen(host))) {
 		tb_log(TB_LOG_WARNING, "api.request", &c->log,
 		    "Refused a request whose Host header is %s (TOKEN_ISSUER is unset)",
 		    host == NULL ? "missing" : "not a host name or address");
@@ -233,7 +247,7 @@ render_discovery(struct tb_app *app, const char *iss, char **out, char *detail)
 	    "iss", "sub", "aud", "iat", "exp", "jti", "amr", "client_id", "client", "cnf"};
 	struct tb_json *o = tb_json_object(), *aliases;
 	const char *algs[TB_KEYS_MAX];
-	char token_ep[ISSUER_MAX + 16], *jwks_uri = NULL;
+	char token_ep[ISSUER_MAX + sizeof("/token")], *jwks_uri = NULL;
 	size_t n;
 	int r;
 
@@ -377,35 +391,6 @@ param(const struct tb_form *form, const char *name, const char **value, char *de
 	return 0;
 }
 
-/* Is the scope a space-separated list of printable ASCII tokens (RFC 6749 section 3.3)? */
-static int
-scope_valid(const char *s)
-{
-	size_t n = strlen(s);
-
-	/* scope tokens separated by single spaces: no empty token */
-	if (n == 0 || n > 4096 || s[0] == ' ' || s[n - 1] == ' ' || strstr(s, "  ") != NULL)
-		return 0;
-	for (; *s != '\0'; s++)
-		if (*s < 0x20 || *s > 0x7e || *s == '"' || *s == '\\')
-			return 0;
-	return 1;
-}
-
-static int
-account_valid(const char *s)
-{
-	const char *at = strchr(s, '@');
-
-	if (at == NULL || at == s || strlen(s) > 254)
-		return 0;
-	for (; *s != '\0'; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		        (*s >= '0' && *s <= '9') || strchr("@.-_+", *s) != NULL))
-			return 0;
-	return 1;
-}
-
 /* Google's part: STS, then impersonation. Fills the access token and its lifetime. */
 static int
 access_token(struct call *c, const struct tb_identity *id, const char *id_token, const char *scope,
@@ -487,9 +472,14 @@ token(struct call *c)
 	size_t len;
 	int r;
 
-	if (tb_request_too_large(c->req)) {
+	if (tb_request_body_fault(c->req) == TB_BODY_TOO_LARGE) {
 		r = TB_ERR_TOO_LARGE;
 		snprintf(desc, DESC_MAX, "The request body is larger than %d bytes", TB_BODY_MAX);
+		goto refuse;
+	}
+	if (tb_request_body_fault(c->req) == TB_BODY_SHORT) {
+		r = TB_ERR_REQUEST;
+		snprintf(desc, DESC_MAX, "The request body is shorter than its Content-Length");
 		goto refuse;
 	}
 	if (!tb_content_type_is_form(tb_request_param(c->req, "CONTENT_TYPE"))) {
@@ -528,12 +518,12 @@ token(struct call *c)
 		snprintf(desc, DESC_MAX, "The grant type must be client_credentials");
 		goto refuse;
 	}
-	if (!c->ext && scope != NULL && !scope_valid(scope)) {
+	if (!c->ext && scope != NULL && !tb_valid_scope(scope)) {
 		r = TB_ERR_REQUEST;
 		snprintf(desc, DESC_MAX, "The scope is not a list of scope tokens");
 		goto refuse;
 	}
-	if (!c->ext && account != NULL && (scope == NULL || !account_valid(account))) {
+	if (!c->ext && account != NULL && (scope == NULL || !tb_valid_email(account))) {
 		r = TB_ERR_REQUEST;
 		snprintf(desc, DESC_MAX,
 		    scope == NULL ? "A service_account needs a scope"
@@ -598,7 +588,7 @@ token(struct call *c)
 		r = r == TB_ERR_ALLOC ? r : fail(c, r, "The Host header is not valid");
 		goto out;
 	}
-	if ((r = tb_token_claims(id, c->issuer, cfg->audience, c->now, validity * 60, &claims)) !=
+	if ((r = tb_token_claims(id, c->issuer, cfg->audience, c->now, validity * SECONDS_PER_MINUTE, &claims)) !=
 	    0)
 		goto out;
 	if ((r = tb_signer_sign(c->app->signer, claims, c->now, &jwt, detail)) != 0) {
@@ -615,15 +605,15 @@ token(struct call *c)
 	if (c->ext || scope == NULL) {
 		tb_log(TB_LOG_INFO, "api.token", &c->log, "Issued ID token for client '%s'",
 		    id->client_id);
-		r = token_answer(c, jwt, c->now + (time_t)validity * 60, NULL, 0, NULL);
+		r = token_answer(c, jwt, c->now + (time_t)validity * SECONDS_PER_MINUTE, NULL, 0, NULL);
 		goto out;
 	}
-	if ((r = access_token(c, id, jwt, scope, account, validity * 60, &at, &expires_in, desc)) !=
+	if ((r = access_token(c, id, jwt, scope, account, validity * SECONDS_PER_MINUTE, &at, &expires_in, desc)) !=
 	    0) {
 		r = fail(c, r, desc);
 		goto out;
 	}
-	r = token_answer(c, jwt, c->now + (time_t)validity * 60, at, expires_in, scope);
+	r = token_answer(c, jwt, c->now + (time_t)validity * SECONDS_PER_MINUTE, at, expires_in, scope);
 	goto out;
 
 refuse_client:
@@ -647,6 +637,31 @@ out:
 	tb_identity_free(id);
 	tb_form_free(form);
 	return r;
+}
+
+/*
+ * Refuses a request in which a variable the broker reads occurs more than once, or whose
+ * CONTENT_LENGTH is not a number: 0 once answered, 1 when the request is fine, or an error.
+ */
+static int
+refuse_malformed(struct call *c)
+{
+	const char *name = tb_request_repeated(c->req, c->app->vars, c->app->nvars), *body;
+	size_t len;
+	long length;
+
+	if (name == NULL && tb_request_content_length(c->req, &length) == 0)
+		return 1;
+	body = tb_request_body(c->req, &len);
+	c->ext = asks_external(body, len);
+	if (name != NULL) {
+		tb_log(TB_LOG_WARNING, "api.request", &c->log,
+		    "Refused a request in which %s occurs more than once", name);
+		return fail(c, TB_ERR_REQUEST, "A request header or variable is repeated");
+	}
+	tb_log(TB_LOG_WARNING, "api.request", &c->log,
+	    "Refused a request whose CONTENT_LENGTH is not a number");
+	return fail(c, TB_ERR_REQUEST, "The Content-Length is not a number");
 }
 
 static int
@@ -688,8 +703,10 @@ tb_app_handle(
 		return TB_ERR_ALLOC;
 	tb_log_set_request(&c.log); /* cleared before returning: c lives on this stack */
 	tb_buf_init(&c.resp->head, TB_HEAD_MAX);
-	r = tb_request_route(req, app->cfg->issuer_path, &c.mount, &route);
-	if (r == TB_ERR_REQUEST) {
+	if ((r = refuse_malformed(&c)) != 1)
+		; /* answered (0), or failed */
+	else if ((r = tb_request_route(req, app->cfg->issuer_path, &c.mount, &route)) ==
+	         TB_ERR_REQUEST) {
 		tb_log(TB_LOG_WARNING, "api.request", &c.log,
 		    "Refused a request whose SCRIPT_NAME cannot be part of the issuer "
 		    "(TOKEN_ISSUER is "
@@ -730,12 +747,18 @@ tb_app_new(const struct tb_config *cfg, struct tb_app **out, char *why, size_t w
 	struct tb_app *app;
 	struct tb_keyset *ks = NULL;
 	char detail[TB_DETAIL_MAX];
+	size_t i, nflow;
 	int r = TB_ERR_ALLOC;
 
 	*out = NULL;
 	if ((app = calloc(1, sizeof(*app))) == NULL)
 		return TB_ERR_ALLOC;
 	app->cfg = cfg;
+	for (i = 0; i < TB_REQUEST_NVARS; i++)
+		app->vars[app->nvars++] = tb_request_vars[i];
+	nflow = tb_flow_vars(cfg, app->flow_vars);
+	for (i = 0; i < nflow; i++)
+		app->vars[app->nvars++] = app->flow_vars[i];
 	if ((r = tb_google_new(cfg->sts_endpoint, cfg->iam_endpoint, cfg->metadata_host,
 	         cfg->upstream_timeout, &app->google)) != 0) {
 		snprintf(why, whylen,

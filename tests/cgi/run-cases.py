@@ -6,39 +6,50 @@ Each case file is one TAP test. The format is described in tests/cgi/README.md. 
   PYTHON3                 interpreter for mkpki.py and the Google stand-in (default: this one)
   TB_PROGRAM              the program under test (default: $TB_BUILDDIR/src/token-broker)
   TB_WRAPPER              a command prefix, e.g. "valgrind -q --error-exitcode=99 --log-file=vg.%p"
-  TB_TIMEOUT              seconds a run may take (default 10)
+  TB_TIMEOUT              seconds a run may take (default 10; 120 with TB_WRAPPER)
   TB_CASEDIR              where the cases are (default: tests/cgi/cases beside this script)
+  TB_EXEC_ENV             the exec wrapper for dup: cases (default: $TB_BUILDDIR/tests/cgi/exec-env)
+  TB_JOBS                 cases run at once (default: the CPUs this process may use)
   TB_VERBOSE=1            show the program's output for passing cases too
   CI=true                 a missing test tool fails instead of skipping
 Arguments, if any, select cases whose file name contains one of them.
 """
 
 import base64
+import concurrent.futures
 import hashlib
 import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import traceback
 import urllib.parse
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.environ.get("TB_SRCDIR") or os.path.dirname(os.path.dirname(HERE))
-BUILDDIR = os.environ.get("TB_BUILDDIR") or os.getcwd()
+# absolute: every run has its own temporary working directory
+BUILDDIR = os.path.abspath(os.environ.get("TB_BUILDDIR") or os.getcwd())
 PYTHON3 = os.environ.get("PYTHON3") or sys.executable
-PROGRAM = os.environ.get("TB_PROGRAM") or os.path.join(BUILDDIR, "src", "token-broker")
+PROGRAM = os.path.abspath(os.environ.get("TB_PROGRAM") or os.path.join(BUILDDIR, "src", "token-broker"))
+EXEC_ENV = os.path.abspath(os.environ.get("TB_EXEC_ENV") or os.path.join(BUILDDIR, "tests", "cgi", "exec-env"))
 WRAPPER = shlex.split(os.environ.get("TB_WRAPPER", ""))
-TIMEOUT = float(os.environ.get("TB_TIMEOUT") or 10)
+# valgrind makes a run 20 to 50 times slower, and cases run side by side compete for the CPUs:
+# a wrapped run gets what scripts/test gives its valgrind pass
+TIMEOUT = float(os.environ.get("TB_TIMEOUT") or (120 if WRAPPER else 10))
 IN_CI = os.environ.get("CI") == "true"
 CASEDIR = os.environ.get("TB_CASEDIR") or os.path.join(SRCDIR, "tests", "cgi", "cases")
 PKIDIR = os.path.join(BUILDDIR, "tests", "pki-out")
 STANDIN = os.path.join(SRCDIR, "tests", "google", "standin.py")
 BODY_LINE_MIN = 16  # a PEM body line shorter than this could match by chance
+DUP_PROBE = "TB_DUP_PROBE"  # the name exec-env's self-check repeats (see dup_check)
 
 try:
     from cryptography import x509
@@ -367,7 +378,7 @@ KEYWORDS = {
     "desc", "include", "skip", "args", "env", "unset", "body", "exit", "status", "stdout",
     "stdout~", "header", "header~", "no-header", "json", "token-member", "claim", "jose", "verify",
     "lifetime", "stderr", "stderr~", "stderr!~", "stderr-lines", "log", "log!", "standin",
-    "expect-upstream", "log-file",
+    "expect-upstream", "log-file", "dup",
 }
 
 
@@ -395,12 +406,71 @@ def read_case(path, depth=0):
     return lines
 
 
+def wrapper_for_exec_env():
+    """TB_WRAPPER in front of exec-env. exec-env goes inside the wrapper, not after it, because a
+    wrapper may not keep repeated names (Debian's valgrind is a shell script, and a shell keeps
+    one copy of each); valgrind then has to follow exec-env's execve into the program."""
+    out = list(WRAPPER)
+    for i, word in enumerate(out):
+        if os.path.basename(word).startswith("valgrind"):
+            if not any(w.startswith("--trace-children") for w in out[i + 1:]):
+                out.insert(i + 1, "--trace-children=yes")
+            break
+    return out
+
+
+def exec_env_argv(argv, env, dups):
+    """The command that gives argv exactly env's variables and then the repeated ones, in order."""
+    items = []
+    for name, value in list(env.items()) + list(dups):
+        items += ["-e", "%s=%s" % (name, value)]
+    return wrapper_for_exec_env() + [EXEC_ENV] + items + ["--"] + argv
+
+
+_dup_checked = None
+_dup_lock = threading.Lock()
+
+
+def dup_check():
+    """None when exec-env, under TB_WRAPPER as the cases use it, hands a program both copies of a
+    repeated name (checked once, with env(1) as the program), else why not: a dup: case must not
+    pass because its repeated variable was lost on the way."""
+    global _dup_checked
+    with _dup_lock:
+        if _dup_checked is None:
+            _dup_checked = dup_probe()
+        return _dup_checked or None
+
+
+def dup_probe():
+    if not os.access(EXEC_ENV, os.X_OK):
+        return "%s is not built (make check builds it; or make tests/cgi/exec-env)" % EXEC_ENV
+    env_bin = shutil.which("env")
+    if env_bin is None:
+        return "no env(1) to check exec-env with"
+    want = ["%s=first" % DUP_PROBE, "%s=second" % DUP_PROBE]
+    with tempfile.TemporaryDirectory(prefix="tb-dup-") as tmp:
+        try:
+            p = subprocess.run(exec_env_argv([env_bin], {"PATH": os.environ.get("PATH", "")},
+                                             [(DUP_PROBE, "first"), (DUP_PROBE, "second")]),
+                               cwd=tmp, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=TIMEOUT)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return "exec-env check failed: %s" % e
+    got = [l for l in p.stdout.decode(errors="replace").split("\n") if l.startswith(DUP_PROBE + "=")]
+    if p.returncode != 0 or got != want:
+        return "exec-env under TB_WRAPPER does not pass a repeated name on (exit %s, saw %s): %s" % (
+            p.returncode, got, p.stderr.decode(errors="replace")[-500:])
+    return ""
+
+
 class Run:
-    def __init__(self, argv, env, stdin, cwd):
+    def __init__(self, argv, env, stdin, cwd, dups=()):
         self.argv, self.env = argv, env
         self.timed_out = False
+        cmd = exec_env_argv(argv, env, dups) if dups else WRAPPER + argv
         try:
-            p = subprocess.run(WRAPPER + argv, env=env, input=stdin, cwd=cwd,
+            p = subprocess.run(cmd, env=env, input=stdin, cwd=cwd,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT)
             self.rc, self.stdout, self.stderr = p.returncode, p.stdout, p.stderr
         except subprocess.TimeoutExpired as e:
@@ -515,6 +585,16 @@ class Case:
         self.standin_mode = next((v.split() for k, v, _ in self.lines if k == "standin"), None)
         self.fail = []   # reasons
         self.notes = []  # extra diagnostics
+        self.check_rules()
+
+    def check_rules(self):
+        """Rules every case file keeps, so that a case proves what its name says."""
+        statuses = [v.strip() for k, v, _ in self.lines if k == "status"]
+        reasons = [v for k, v, _ in self.lines if k == "log" and v.split(None, 1)[:1] == ["message"]]
+        if "401" in statuses and not reasons:
+            raise CaseError("status: 401 needs a 'log: message ~ REASON' line: several checks "
+                            "refuse with 401 invalid_client, and only the logged reason shows "
+                            "which one did (tests/cgi/README.md)")
 
     def title(self):
         t = self.name + (": " + self.desc if self.desc else "")
@@ -540,6 +620,20 @@ class Case:
             elif key == "unset":
                 env.pop(value.strip(), None)
         return env
+
+    def build_dups(self, ctx, env):
+        """The dup: lines as (name, value), each a further copy of a variable env already has."""
+        dups = []
+        for key, value, lineno in self.lines:
+            if key == "dup":
+                name, sep, val = value.partition("=")
+                if not sep or not name:
+                    raise CaseError("line %d: dup: NAME=VALUE" % lineno)
+                if name not in env:
+                    raise CaseError("line %d: dup: %s repeats nothing: set it with env: first" % (
+                        lineno, name))
+                dups.append((name, substitute(val, ctx, lineno)))
+        return dups
 
     def run(self):
         with tempfile.TemporaryDirectory(prefix="tb-case-") as tmp:
@@ -655,7 +749,13 @@ class Case:
                 if piece.startswith("/") and os.path.isfile(piece) and piece.endswith((".pem", ".key")):
                     ctx.secret_files.add(piece)
 
-        r = Run([PROGRAM] + (args or []), env, body or b"", ctx.tmpdir)
+        dups = self.build_dups(ctx, env)
+        if dups:
+            why = dup_check()
+            if why:
+                self.fail.append(why)
+                return
+        r = Run([PROGRAM] + (args or []), env, body or b"", ctx.tmpdir, dups)
         self.result = r
         records = self.read_records() if standin is not None else None
         if r.timed_out:
@@ -943,9 +1043,8 @@ class Case:
 
 
 def tap_diag(lines):
-    for line in lines:
-        for piece in str(line).split("\n"):
-            print("# " + piece)
+    """TAP comment lines for diagnostics (one per line of text)."""
+    return ["# " + piece for line in lines for piece in str(line).split("\n")]
 
 
 def prepare():
@@ -962,6 +1061,48 @@ def prepare():
     return None
 
 
+def run_one(n, fname, problem):
+    """Runs one case; returns its TAP lines (the runner prints them in case order)."""
+    path = os.path.join(CASEDIR, fname)
+    if problem is not None:
+        reason, tool = problem
+        if tool and not IN_CI:
+            return ["ok %d - %s # SKIP %s" % (n, fname, reason)]
+        return ["not ok %d - %s" % (n, fname)] + tap_diag([reason])
+    try:
+        case = Case(path)
+        if case.skip is not None:
+            return ["ok %d - %s # SKIP %s" % (n, case.title(), case.skip.strip())]
+        if case.standin_mode is not None and not os.path.isfile(STANDIN):
+            return ["ok %d - %s # SKIP stand-in not written yet" % (n, case.title())]
+        case.run()
+    except CaseError as e:
+        return ["not ok %d - %s" % (n, fname)] + tap_diag(["the case file is wrong: %s" % e])
+    except Exception:  # a fault of the runner: this case fails, the others still run
+        return ["not ok %d - %s" % (n, fname)] + tap_diag(
+            ["the runner failed:", traceback.format_exc()])
+    if case.fail:
+        return ["not ok %d - %s" % (n, case.title())] + tap_diag(case.diagnostics())
+    out = ["ok %d - %s" % (n, case.title())]
+    if os.environ.get("TB_VERBOSE") == "1":
+        out += tap_diag(case.diagnostics())
+    return out
+
+
+def jobs():
+    """TB_JOBS, else the CPUs this process may run on. Each case has its own temporary directory
+    and its stand-in listens on a port the kernel picks (--port 0), so cases cannot collide."""
+    text = os.environ.get("TB_JOBS", "").strip()
+    if text:
+        if not text.isdigit() or int(text) < 1:
+            sys.exit("run-cases.py: TB_JOBS=%r is not a positive number" % text)
+        return int(text)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
 def main(argv):
     cases = sorted(f for f in os.listdir(CASEDIR) if f.endswith(".case"))
     if argv[1:]:
@@ -969,37 +1110,14 @@ def main(argv):
     print("1..%d" % len(cases))
     sys.stdout.flush()
     problem = prepare()
-    for n, fname in enumerate(cases, 1):
-        path = os.path.join(CASEDIR, fname)
-        if problem is not None:
-            reason, tool = problem
-            if tool and not IN_CI:
-                print("ok %d - %s # SKIP %s" % (n, fname, reason))
-            else:
-                print("not ok %d - %s" % (n, fname))
-                tap_diag([reason])
-            continue
-        try:
-            case = Case(path)
-            if case.skip is not None:
-                print("ok %d - %s # SKIP %s" % (n, case.title(), case.skip.strip()))
-                continue
-            if case.standin_mode is not None and not os.path.isfile(STANDIN):
-                print("ok %d - %s # SKIP stand-in not written yet" % (n, case.title()))
-                continue
-            case.run()
-        except CaseError as e:
-            print("not ok %d - %s" % (n, fname))
-            tap_diag(["the case file is wrong: %s" % e])
-            continue
-        if case.fail:
-            print("not ok %d - %s" % (n, case.title()))
-            tap_diag(case.diagnostics())
-        else:
-            print("ok %d - %s" % (n, case.title()))
-            if os.environ.get("TB_VERBOSE") == "1":
-                tap_diag(case.diagnostics())
-        sys.stdout.flush()
+    # cases run in a pool of threads (each spends its time waiting for the program); their
+    # results are printed in case order, each as soon as it and all before it are done
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs()) as pool:
+        results = [pool.submit(run_one, n, fname, problem) for n, fname in enumerate(cases, 1)]
+        for fut in results:
+            for line in fut.result():
+                print(line)
+            sys.stdout.flush()
     return 0
 
 

@@ -5,6 +5,7 @@
 # Sourced (POSIX sh) by tests/e2e/lighttpd.sh and tests/e2e/apache.sh. make check sets
 # TB_SRCDIR, TB_BUILDDIR, PYTHON3, OPENSSL, CURL_BIN, LIGHTTPD, APACHE2; run by hand, the
 # defaults below find an in-tree build. TB_KEEP_TMP=1 keeps the temporary tree for a look.
+# shellcheck shell=sh
 
 # Absolute: they end up in server configurations.
 TB_SRCDIR=$(cd "${TB_SRCDIR:-$(dirname "$0")/../..}" && pwd)
@@ -235,6 +236,7 @@ tb_standin() {
 		sleep 0.1
 		i=$((i + 1))
 	done
+	# shellcheck disable=SC2034 # for the test that sourced this file
 	SPORT=$(cat "$1/ready" 2>/dev/null)
 }
 

@@ -14,6 +14,30 @@
 #define DER_MAX (16 * 1024)  /* raw inputs wrapped as PEM stay under TB_CERT_PEM_MAX */
 #define HEADERS_MAX 4096     /* load-balancer header input */
 
+/*
+ * SPEC 4: x5_sha256 is the unpadded standard base64 of the digest, and cnf's x5t#S256 the
+ * base64url of the same digest, whichever flow produced them: one certificate, one spelling
+ * (a registry entry or a relying party compares the strings).
+ */
+static void
+canonical(const struct tb_identity *id)
+{
+	unsigned char *h = NULL;
+	char *std = NULL, *url = NULL;
+	size_t n = 0;
+
+	if (tb_b64_decode(id->sha256, strlen(id->sha256), TB_B64_STD, &h, &n) != 0 || n != 32)
+		abort();
+	if (tb_b64_encode(h, n, TB_B64_STD | TB_B64_NOPAD, &std) != 0 ||
+	    tb_b64_encode(h, n, TB_B64_URL | TB_B64_NOPAD, &url) != 0)
+		abort();
+	if (strcmp(std, id->sha256) != 0 || strcmp(url, id->x5t_s256) != 0)
+		abort();
+	free(h);
+	free(std);
+	free(url);
+}
+
 /* An accepted identity must be whole: every attribute set, the reason empty. */
 static void
 check(int r, const struct tb_identity *id, const char *why)
@@ -31,6 +55,7 @@ check(int r, const struct tb_identity *id, const char *why)
 		abort();
 	if (strlen(id->sha256) != 43 || strlen(id->x5t_s256) != 43)
 		abort();
+	canonical(id);
 }
 
 static void

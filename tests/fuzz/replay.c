@@ -6,6 +6,8 @@
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+/* libFuzzer calls it once before the first input when the target has one (fuzz_app.c does) */
+int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
 
 #define INPUT_MAX (1024 * 1024)
 
@@ -41,6 +43,8 @@ main(int argc, char **argv)
 			names[n++] = strdup(e->d_name);
 	closedir(d);
 	qsort(names, n, sizeof(names[0]), by_name);
+	if (LLVMFuzzerInitialize != NULL)
+		LLVMFuzzerInitialize(&argc, &argv);
 	printf("1..%zu\n", n);
 	for (i = 0; i < n; i++) {
 		FILE *f;

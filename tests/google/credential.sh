@@ -40,6 +40,12 @@ if [ ! -x "$HELPER" ]; then
 	exit 0
 fi
 
+# The helper closes standard error for good: in a sanitizer build, reports go to files instead
+# (checked at the end), so that an error in a run that is meant to fail cannot hide in its exit 1.
+ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$work/sanitizer
+UBSAN_OPTIONS=${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$work/sanitizer
+export ASAN_OPTIONS UBSAN_OPTIONS
+
 PKI=$TB_BUILDDIR/tests/pki-out
 if ! out=$("$PYTHON3" "$TB_SRCDIR/tests/pki/mkpki.py" "$PKI" 2>&1); then
 	echo "not ok 1 - the test PKI: $out"
@@ -58,12 +64,14 @@ now_ms() {
 	esac
 }
 
-# run NAME ARGS...: runs the helper; $rc, $work/NAME.out, $work/NAME.err, $ms (elapsed)
+# run NAME ARGS...: runs the helper, killed after $limit seconds (a hang is a failure, not a
+# stuck test: status 124); $rc, $work/NAME.out, $work/NAME.err, $ms (elapsed)
+limit=60
 run() {
 	name=$1
 	shift
 	t0=$(now_ms)
-	"$HELPER" "$@" >"$work/$name.out" 2>"$work/$name.err"
+	timeout "$limit" "$HELPER" "$@" >"$work/$name.out" 2>"$work/$name.err"
 	rc=$?
 	ms=$(($(now_ms) - t0))
 	cat "$work/$name.err" >>"$work/all.err"
@@ -240,9 +248,11 @@ d["expiration_time"] = int(time.time()) + 30
 d["id_token"] = "old"
 json.dump(d, open(sys.argv[1], "w"))
 EOF
+inode=$(stat -c %i "$OUT")
 GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE=$OUT run expiring --url "$URL" --cert "$CERT" --key "$KEY" --cacert "$CA"
-[ $rc -eq 0 ] && [ "$(requests)" = 1 ] && ! grep -q '"old"' "$OUT" && ! grep -q '"old"' "$work/expiring.out"
-ok $? "a saved response valid for 30 s more: the broker is asked and the file replaced"
+[ $rc -eq 0 ] && [ "$(requests)" = 1 ] && ! grep -q '"old"' "$OUT" && ! grep -q '"old"' "$work/expiring.out" &&
+	[ "$(stat -c %i "$OUT")" != "$inode" ] && no_temporary "$work/cache"
+ok $? "a saved response valid for 30 s more: the broker is asked, the file replaced by a new one (rename: no reader sees half a file)"
 
 script ok
 echo '{"broken' >"$OUT"
@@ -255,6 +265,92 @@ script fail401
 GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE=$work/cache/none.json run nosave --url "$URL" --cert "$CERT" --key "$KEY" --cacert "$CA"
 [ $rc -eq 1 ] && [ ! -e "$work/cache/none.json" ]
 ok $? "a failure is not saved"
+
+# ---- an output file that is not ours to use ---------------------------------------------------
+# Each is set up with a valid response whose token is "planted": the helper must neither print
+# it nor replace what is there, and must answer from the broker (one request), quickly.
+C=$work/cache
+plant() { # plant FILE: a response valid for 300 s more, token "planted", mode 600
+	"$PYTHON3" - "$1" <<'EOF'
+import json, os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+os.write(fd, json.dumps({"success": True, "version": 1,
+                         "token_type": "urn:ietf:params:oauth:token-type:id_token",
+                         "id_token": "planted",
+                         "expiration_time": int(time.time()) + 300}).encode())
+os.close(fd)
+EOF
+	chmod 600 "$1"
+}
+# unused NAME PATH CHECK: runs the helper with PATH as the output file and prints what is wrong;
+# CHECK is shell code that must still hold afterwards (PATH left as it was)
+unused() {
+	script ok
+	GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE=$2 run "$1" --url "$URL" --cert "$CERT" --key "$KEY" \
+		--cacert "$CA" --timeout 10
+	[ $rc -eq 0 ] || echo "exit $rc (124: killed after $limit s)"
+	[ "$(requests)" = 1 ] || echo "$(requests) requests to the broker, not 1"
+	! grep -q planted "$work/$1.out" || echo "printed the planted response"
+	json "$work/$1.out" success=true
+	eval "$3" || echo "afterwards, not: $3"
+	echo "$ms" >"$work/$1.ms"
+}
+
+plant "$C/target.json"
+cp "$C/target.json" "$C/target.copy"
+ln -s target.json "$C/link.json"
+# shellcheck disable=SC2016 # $C is expanded by unused's eval
+out=$(unused symlink "$C/link.json" '[ -L "$C/link.json" ] && cmp -s "$C/target.json" "$C/target.copy"')
+[ -z "$out" ]
+ok $? "a symbolic link as output file: neither read nor replaced; the broker answers" "$out"
+
+mkfifo "$C/fifo.json"
+limit=15
+# shellcheck disable=SC2016
+out=$(unused fifo "$C/fifo.json" '[ -p "$C/fifo.json" ]')
+limit=60
+ms=$(cat "$work/fifo.ms")
+[ -z "$out" ] && [ "$ms" -lt 5000 ]
+ok $? "a FIFO that nobody writes to as output file: no blocking (${ms} ms), neither read nor replaced" "$out"
+
+mkdir "$C/dir.json"
+# shellcheck disable=SC2016
+out=$(unused dir "$C/dir.json" '[ -d "$C/dir.json" ] && [ -z "$(ls -A "$C/dir.json")" ]')
+[ -z "$out" ]
+ok $? "a directory as output file: left alone; the broker answers" "$out"
+
+for mode in 620 602; do
+	plant "$C/w$mode.json"
+	chmod "$mode" "$C/w$mode.json"
+	cp "$C/w$mode.json" "$C/w$mode.copy"
+	out=$(unused "w$mode" "$C/w$mode.json" \
+		"cmp -s '$C/w$mode.json' '$C/w$mode.copy' && [ \"\$(stat -c %a '$C/w$mode.json')\" = $mode ]")
+	[ -z "$out" ]
+	ok $? "an output file of mode $mode (writable by $([ $mode = 620 ] && echo group || echo others)): neither read nor replaced" "$out"
+done
+
+if [ "$(id -u)" = 0 ]; then
+	plant "$C/nobody.json"
+	chown nobody "$C/nobody.json"
+	cp "$C/nobody.json" "$C/nobody.copy"
+	# shellcheck disable=SC2016
+	out=$(unused nobody "$C/nobody.json" \
+		'cmp -s "$C/nobody.json" "$C/nobody.copy" && [ "$(stat -c %U "$C/nobody.json")" = nobody ]')
+	[ -z "$out" ]
+	ok $? "an output file owned by another user (nobody): neither read nor replaced" "$out"
+else
+	n=$((n + 1))
+	echo "ok $n # SKIP an output file owned by another user: chown needs root"
+fi
+
+plant "$C/shared.json"
+chmod 644 "$C/shared.json"
+script ok
+GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE=$C/shared.json run shared --url "$URL" --cert "$CERT" \
+	--key "$KEY" --cacert "$CA"
+[ $rc -eq 0 ] && [ "$(requests)" = 0 ] && grep -q planted "$work/shared.out"
+ok $? "an output file of ours that others may read but not write (644) is used" \
+	"exit $rc, $(requests) requests" "$(cat "$work/shared.out")"
 
 # ---- the broker's failures, and ours ---------------------------------------------------------
 script fail401
@@ -293,6 +389,24 @@ out=$(json "$work/busy.out" success=false version=1 code=temporarily_unavailable
 [ $rc -eq 1 ] && [ -z "$out" ] && [ $ms -lt 3500 ] && [ "$(requests)" -ge 2 ]
 ok $? "503 for good: gives up within --timeout 3 (${ms} ms, $(requests) requests) with the broker's failure" "$out"
 
+# Retry-After as libcurl passes it on, up to 2^63-1 s: 1392729177565071147 s is the value whose
+# milliseconds wrap round to 2^63-8 in a long (the old code then slept for ever); libcurl gives
+# 9223372036854775807 as it is, and 99999999999999999999 (too large for it) as 0.
+for ra in 1392729177565071147 9223372036854775807 99999999999999999999; do
+	script "503ra:$ra"
+	limit=15
+	run "ra$ra" --url "$URL" --cert "$CERT" --key "$KEY" --cacert "$CA" --timeout 3
+	limit=60
+	out=$(json "$work/ra$ra.out" success=false version=1 code=temporarily_unavailable)
+	[ $rc -eq 1 ] && [ -z "$out" ] && [ $ms -lt 3500 ] && [ "$(requests)" -ge 2 ]
+	ok $? "503 with Retry-After: $ra: backs off as usual, gives up within --timeout 3 (exit $rc, ${ms} ms, $(requests) requests)" "$out"
+done
+
+script 503ra:2,ok
+run ra2 --url "$URL" --cert "$CERT" --key "$KEY" --cacert "$CA"
+[ $rc -eq 0 ] && [ "$(requests)" = 2 ] && [ $ms -ge 1900 ]
+ok $? "503 with Retry-After: 2, then 200: the broker's wait is honoured (${ms} ms)" "$(cat "$work/ra2.out")"
+
 script drop,ok
 run drop --url "$URL" --cert "$CERT" --key "$KEY" --cacert "$CA"
 [ $rc -eq 0 ]
@@ -304,6 +418,61 @@ out=$(json "$work/hang.out" success=false version=1 code=temporarily_unavailable
 [ $rc -eq 1 ] && [ -z "$out" ] && [ $ms -lt 3000 ]
 ok $? "a broker that never answers: temporarily_unavailable within --timeout 2 (${ms} ms)" "$out"
 
+# ---- libcurl refusing an option or an item (tests/google/curlfault.c, preloaded) -------------
+# The calls the helper makes are logged once, then each setopt is refused in turn: every one
+# must end the attempt with a success:false response that names it, before any request.
+shim=$work/curlfault.so
+# shellcheck disable=SC2046 # pkg-config's flags are words
+if ${CC:-cc} -shared -fPIC -o "$shim" "$here/curlfault.c" \
+	$(pkg-config --cflags libcurl 2>/dev/null) -ldl >"$work/shim.err" 2>&1; then
+	# a sanitizer build wants its runtime first; the shim does not need that
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0
+	export ASAN_OPTIONS
+	script ok
+	: >"$work/calls"
+	LD_PRELOAD=$shim TB_CURLFAULT_LOG=$work/calls run logged --url "$URL" --cert "$CERT" \
+		--key "$KEY" --cacert "$CA"
+	setopts=$(sed -n 's/^setopt //p' "$work/calls" | sort -u)
+	missing=
+	for o in CURLOPT_URL CURLOPT_TIMEOUT_MS CURLOPT_MAXFILESIZE_LARGE CURLOPT_SSLCERT \
+		CURLOPT_CAINFO; do
+		printf '%s\n' "$setopts" | grep -qx "$o" || missing="$missing $o"
+	done
+	[ $rc -eq 0 ] && [ "$(requests)" = 1 ] && [ -z "$missing" ]
+	ok $? "the preloaded shim passes calls on and logs them ($(printf '%s\n' "$setopts" | grep -c .) options)" \
+		"exit $rc, not logged:$missing" "$(cat "$work/logged.out" "$work/calls")"
+
+	out=
+	script ok # and ok again for every request
+	for o in $setopts; do
+		: >"$work/record"
+		LD_PRELOAD=$shim TB_CURLFAULT_SETOPT=$o run "refused-$o" --url "$URL" --cert "$CERT" \
+			--key "$KEY" --cacert "$CA"
+		p=$(json "$work/refused-$o.out" success=false version=1 code=invalid_configuration)
+		[ $rc -eq 1 ] || p="$p exit $rc"
+		grep -q "libcurl refused $o" "$work/refused-$o.out" || p="$p; the message does not name it"
+		[ "$(requests)" = 0 ] || p="$p; $(requests) requests"
+		[ -z "$p" ] || out="$out
+$o: $p $(cat "$work/refused-$o.out")"
+	done
+	[ -n "$setopts" ] && [ -z "$out" ]
+	ok $? "each curl_easy_setopt refused in turn: exit 1, success:false naming the option, no request" "$out"
+
+	script ok
+	LD_PRELOAD=$shim TB_CURLFAULT_GETINFO=CURLINFO_RESPONSE_CODE run noinfo --url "$URL" \
+		--cert "$CERT" --key "$KEY" --cacert "$CA"
+	out=$(json "$work/noinfo.out" success=false version=1 code=invalid_configuration)
+	[ $rc -eq 1 ] && [ -z "$out" ] && grep -q 'libcurl refused CURLINFO_RESPONSE_CODE' "$work/noinfo.out"
+	ok $? "curl_easy_getinfo of the status refused: exit 1, success:false naming it" "$out" \
+		"$(cat "$work/noinfo.out")"
+else
+	for t in "the shim logs the calls" "each curl_easy_setopt refused in turn" \
+		"curl_easy_getinfo of the status refused"; do
+		n=$((n + 1))
+		echo "ok $n # SKIP $t: tests/google/curlfault.c does not build: $(head -n 1 "$work/shim.err")"
+	done
+fi
+
 kill -TERM "$bpid" 2>/dev/null
 wait "$bpid" 2>/dev/null
 bpid=
@@ -314,6 +483,10 @@ ok $? "connection refused: retried until --timeout 2, then temporarily_unavailab
 
 [ ! -s "$work/all.err" ]
 ok $? "nothing on standard error in any run" "$(head -c 1000 "$work/all.err")"
+
+reports=$(cat "$work"/sanitizer.* 2>/dev/null)
+[ -z "$reports" ]
+ok $? "no sanitizer report from any run" "$(printf '%s\n' "$reports" | head -n 40)"
 
 echo "1..$n"
 [ "$failed" -eq 0 ]

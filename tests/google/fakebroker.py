@@ -7,7 +7,8 @@
 Requires a client certificate that ca.pem verifies (the TLS handshake fails otherwise, as with
 Apache's SSLVerifyClient require). Each request takes the next step of the script; the last step
 repeats. Steps: ok (200, an executable-sourced credential response valid for 300 s), 503 (a
-temporarily_unavailable failure with Retry-After: 1), fail401 (invalid_client, external form),
+temporarily_unavailable failure with Retry-After: 1), 503ra:VALUE (the same with Retry-After:
+VALUE, as it is), fail401 (invalid_client, external form),
 oauth400 (invalid_request in the standard OAuth form), garbage (200, not JSON), huge (200,
 1 MiB), hang (no answer for 120 s), drop (close without answering). POST /_script {"script":
 "..."} replaces the script and the step counter. Appends one JSON line per request to the
@@ -81,6 +82,10 @@ class Handler(BaseHTTPRequestHandler):
             self.send(503, {"success": False, "version": 1, "code": "temporarily_unavailable",
                             "message": "Google is unreachable; try again"},
                       {"Retry-After": "1"})
+        elif step.startswith("503ra:"):
+            self.send(503, {"success": False, "version": 1, "code": "temporarily_unavailable",
+                            "message": "Google is unreachable; try again"},
+                      {"Retry-After": step[len("503ra:"):]})
         elif step == "fail401":
             self.send(401, {"success": False, "version": 1, "code": "invalid_client",
                             "message": "The client or its credentials are invalid"})

@@ -31,6 +31,11 @@ Modes (per API: sts, iam, meta): ok, refuse (Google's 4xx), error500, hang (answ
 longer than any client timeout, then close), drop (close without answering), garbage (200 with a
 body that is not JSON), huge (200 with a 1 MiB JSON body).
 
+With --fault-by-request each request may also pick its own mode, whatever its API's mode is: an
+STS exchange whose scope lists FAULT_SCOPE + MODE (https://standin.test/fault/hang), and an IAM
+call for the service account FAULT_ACCOUNT % MODE (fault-hang@test-project.iam...), act out MODE.
+For a soak test, whose concurrent requests each want a different fault.
+
 python3 standard library, plus python3-cryptography for the signatures. Exits cleanly on SIGTERM.
 """
 
@@ -60,6 +65,8 @@ HANG_SECONDS = 120
 HUGE_BYTES = 1024 * 1024
 BODY_MAX = 1024 * 1024
 SA_EMAIL = "broker@test-project.iam.gserviceaccount.com"
+FAULT_SCOPE = "https://standin.test/fault/"
+FAULT_ACCOUNT = "fault-%s@test-project.iam.gserviceaccount.com"
 
 AUDIENCE_RE = re.compile(
     r"^//iam\.googleapis\.com/projects/[0-9]+/locations/global/"
@@ -209,6 +216,7 @@ class State:
             self.modes[api] = mode
         self.record = args.record
         self.jwks = args.jwks
+        self.fault_by_request = args.fault_by_request
         self.sts_tokens = set()
         self.meta_tokens = set()
         self.stop = threading.Event()
@@ -389,6 +397,9 @@ class Handler(BaseHTTPRequestHandler):
             self.send(404, {"error": {"code": 404, "message": "Not Found", "status": "NOT_FOUND"}})
             return
         mode = self.server.state.mode(api)
+        if self.server.state.fault_by_request:
+            mode = request_fault(api, form, path) or mode
+        self.mode_now = mode  # read once: sts(), iam() and metadata() act on the same mode
         if api == "meta" and self.headers.get("Metadata-Flavor") != "Google":
             # the real metadata server refuses before anything else
             self.send(403, "Missing required header: Metadata-Flavor\n", "text/plain")
@@ -448,7 +459,7 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self.sts_error("invalid_request", "Invalid request: expected a form-encoded body.")
             return
-        if self.server.state.mode("sts") == "refuse":
+        if self.mode_now == "refuse":
             self.send(400, STS_REFUSE)
             return
         if fields.get("grant_type") != GRANT_TYPE:
@@ -502,7 +513,7 @@ class Handler(BaseHTTPRequestHandler):
         if not known:
             self.send(401, UNAUTHENTICATED, extra={"WWW-Authenticate": 'Bearer realm="https://accounts.google.com/"'})
             return
-        if state.mode("iam") == "refuse":
+        if self.mode_now == "refuse":
             self.send(403, IAM_REFUSE if what == "generateAccessToken" else IAM_SIGN_REFUSE)
             return
         if ctype != "application/json" or not isinstance(body, dict):
@@ -583,7 +594,7 @@ class Handler(BaseHTTPRequestHandler):
         if method != "GET":
             self.send(405, "Method Not Allowed\n", "text/plain", flavor)
             return
-        if state.mode("meta") == "refuse":
+        if self.mode_now == "refuse":
             self.send(403, "Your client does not have permission to get URL %s from this server.\n"
                       % self.path, "text/html", flavor)
             return
@@ -598,6 +609,20 @@ class Handler(BaseHTTPRequestHandler):
             state.meta_tokens.add(token)
         self.send(200, {"access_token": token, "expires_in": 3599, "token_type": "Bearer"},
                   "application/json", flavor)
+
+
+def request_fault(api, form, path):
+    """The mode a request picks for itself under --fault-by-request, or None."""
+    if api == "sts" and form is not None:
+        for item in " ".join(form.get("scope", [])).split():
+            if item.startswith(FAULT_SCOPE) and item[len(FAULT_SCOPE):] in MODES:
+                return item[len(FAULT_SCOPE):]
+    m = SA_PATH_RE.match(path)
+    if api == "iam" and m:
+        for mode in MODES:
+            if m.group(1) == FAULT_ACCOUNT % mode:
+                return mode
+    return None
 
 
 class Server(ThreadingHTTPServer):
@@ -619,6 +644,8 @@ def main():
     ap.add_argument("--mode", default="", help="sts=MODE,iam=MODE,meta=MODE")
     ap.add_argument("--tls-cert", help="serve https with this certificate (PEM, chain first)")
     ap.add_argument("--tls-key", help="the certificate's private key (PEM)")
+    ap.add_argument("--fault-by-request", action="store_true",
+                    help="a request may pick its own mode (FAULT_SCOPE, FAULT_ACCOUNT)")
     args = ap.parse_args()
 
     state = State(args)

@@ -20,12 +20,20 @@ Files (names are an interface: other layers rely on them):
   expired.pem/.key              valid 2020-01-01 .. 2021-01-01
   future.pem/.key               valid from 2090-01-01
   caleaf.pem/.key               basicConstraints CA:TRUE, signed by the CA
+  ou60.pem/.key                 CN=ou60.example.net, O=Example and 60 OU attributes of 60
+                                characters: an RFC 4514 subject of 3869 bytes (the broker takes
+                                up to 4096), for the log line cap
   untrusted-ca.pem/.key         another root
   untrusted.pem/.key            client certificate signed by untrusted-ca
   signing-rsa.pem               RSA 2048 private key (PKCS#8)
   signing-ec.pem                EC P-256 private key (PKCS#8)
   signing-rsa1024.pem           RSA 1024 (the broker must refuse it)
   signing-p384.pem              EC P-384 (the broker must refuse it)
+  signing-rsa-0644.pem          signing-rsa.pem readable by others (refused), and
+  signing-rsa-0640.pem          readable by its group (accepted); modes set with chmod
+  registry-0644.json            a registry naming client.pem (dnssan client.example.net) as
+  registry-0664.json            "files-client": as it should be (0644), writable by group
+  registry-0646.json            (0664) and by others (0646), both refused
 Leaf certificates are valid from yesterday to +30 days unless said otherwise; the CAs from
 2019-12-01 to +10 years, so that the expired and the future leaf lie inside their issuer's span
 where it matters and the CAs never expire during a build tree's life.
@@ -44,6 +52,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 REGENERATE_DAYS = 14
+PKI_VERSION = 3  # bumped when a file is added: a PKI of another version is made again
+OU_COUNT, OU_LEN = 60, 60  # ou60.pem: a subject just under cert.c's 4096-byte cap
 CLIENT_SERIAL = 0xC97771DBA8B770E1B6A73F4C9180427277B5FD  # high bit set: DER keeps a 00 byte
 
 UTC = datetime.timezone.utc
@@ -137,6 +147,16 @@ def write(outdir, fname, data, private=False):
     os.replace(tmp, path)
 
 
+def write_mode(outdir, fname, data, mode):
+    """Writes a file with exactly this mode: chmod after the write, so no umask changes it."""
+    write(outdir, fname, data)
+    os.chmod(os.path.join(outdir, fname), mode)
+
+
+REGISTRY = b'''{"clients": [{"client_id": "files-client", "match": {"dnssan": "client.example.net"}}]}
+'''
+
+
 def cert_pem(cert):
     return cert.public_bytes(serialization.Encoding.PEM)
 
@@ -184,6 +204,12 @@ def generate(outdir):
     leaf("caleaf", name("caleaf.example.net"),
          sans=[x509.DNSName("caleaf.example.net")], is_ca=True)
 
+    ous = [x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME,
+                              ("unit-%02d-" % i).ljust(OU_LEN, "x")) for i in range(OU_COUNT)]
+    leaf("ou60", x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example")] + ous +
+                           [x509.NameAttribute(NameOID.COMMON_NAME, "ou60.example.net")]),
+         sans=[x509.DNSName("ou60.example.net")], eku=client_eku)
+
     unt_key = ec_key()
     unt_ca = make_ca("token-broker untrusted CA", unt_key, now)
     write(outdir, "untrusted-ca.pem", cert_pem(unt_ca))
@@ -192,12 +218,18 @@ def generate(outdir):
          sans=[x509.DNSName("untrusted.example.net")], eku=client_eku,
          issuer_cert=unt_ca, issuer_key=unt_key)
 
-    write(outdir, "signing-rsa.pem",
-          key_pem(rsa.generate_private_key(public_exponent=65537, key_size=2048)), private=True)
+    signing_rsa = key_pem(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    write(outdir, "signing-rsa.pem", signing_rsa, private=True)
     write(outdir, "signing-ec.pem", key_pem(ec_key()), private=True)
     write(outdir, "signing-rsa1024.pem",
           key_pem(rsa.generate_private_key(public_exponent=65537, key_size=1024)), private=True)
     write(outdir, "signing-p384.pem", key_pem(ec_key(ec.SECP384R1())), private=True)
+
+    # files whose modes the broker judges at start (SPEC section 7)
+    write_mode(outdir, "signing-rsa-0644.pem", signing_rsa, 0o644)
+    write_mode(outdir, "signing-rsa-0640.pem", signing_rsa, 0o640)
+    for mode in (0o644, 0o664, 0o646):
+        write_mode(outdir, "registry-%04o.json" % mode, REGISTRY, mode)
 
 
 def main(argv):
@@ -209,16 +241,19 @@ def main(argv):
     done = os.path.join(outdir, ".done")
     with open(os.path.join(outdir, ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        stamp = "version %d" % PKI_VERSION
         try:
             age = time.time() - os.stat(done).st_mtime
-            if age < REGENERATE_DAYS * 86400:
+            with open(done) as f:
+                same = f.readline().strip() == stamp
+            if age < REGENERATE_DAYS * 86400 and same:
                 return 0
             os.unlink(done)
         except FileNotFoundError:
             pass
         generate(outdir)
         with open(done, "w") as f:
-            f.write(datetime.datetime.now(UTC).isoformat() + "\n")
+            f.write(stamp + "\n" + datetime.datetime.now(UTC).isoformat() + "\n")
     return 0
 
 

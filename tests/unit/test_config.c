@@ -77,6 +77,27 @@ static const struct {
     {"IAMCREDENTIALS_ENDPOINT", "http://[::1]evil.example", "IAMCREDENTIALS_ENDPOINT"},
     {"STS_ENDPOINT", "https://sts.example.com:https", "STS_ENDPOINT"},
     {"TOKEN_ISSUER", "https://broker.example.net:/idp", "TOKEN_ISSUER"},
+    /* one rule for service accounts, at start as in requests (valid.h) */
+    {"SIGNING_SERVICE_ACCOUNT", "sa@localhost", "SIGNING_SERVICE_ACCOUNT"},
+    {"GCE_METADATA_HOST", "https://metadata.google.internal", "GCE_METADATA_HOST"},
+    {"GCE_METADATA_HOST", "http://127.0.0.1:8080/computeMetadata", "GCE_METADATA_HOST"},
+    {"GCE_METADATA_HOST", "http://", "GCE_METADATA_HOST"},
+    {"GCE_METADATA_HOST", "127.0.0.1:99999", "GCE_METADATA_HOST"},
+    {"UPSTREAM_TIMEOUT", "121", "UPSTREAM_TIMEOUT"},
+    {"UPSTREAM_TIMEOUT", "1e1", "UPSTREAM_TIMEOUT"},
+    {"UPSTREAM_TIMEOUT", "99999999999999999999", "UPSTREAM_TIMEOUT"},
+};
+
+/* GCE_METADATA_HOST as Google's client libraries take it, and what the broker keeps. */
+static const struct {
+	const char *value, *kept;
+} metadata_hosts[] = {
+    {"metadata.google.internal", "metadata.google.internal"},
+    {"169.254.169.254", "169.254.169.254"},
+    {"127.0.0.1:8080", "127.0.0.1:8080"},
+    {"http://127.0.0.1:8080", "127.0.0.1:8080"},
+    {"HTTP://metadata.google.internal/", "metadata.google.internal"},
+    {"http://[::1]:8080", "[::1]:8080"},
 };
 
 static const char *const loopback_urls[] = {"http://localhost:8080", "http://[::1]:8080/",
@@ -179,6 +200,30 @@ main(void)
 		is_int(load("TOKEN_ISSUER", issuer, &c), 0, "a %d-byte one is fine", TB_ISSUER_MAX);
 		tb_config_free(c);
 	}
+
+	for (i = 0; i < sizeof(metadata_hosts) / sizeof(metadata_hosts[0]); i++) {
+		is_int(load("GCE_METADATA_HOST", metadata_hosts[i].value, &c), 0,
+		    "GCE_METADATA_HOST=%s is fine", metadata_hosts[i].value);
+		is_str(c != NULL ? c->metadata_host : NULL, metadata_hosts[i].kept, "kept as %s",
+		    metadata_hosts[i].kept);
+		tb_config_free(c);
+	}
+	is_int(load("SIGNING_SERVICE_ACCOUNT", "default", &c), TB_ERR_CONFIG,
+	    "SIGNING_SERVICE_ACCOUNT=default beside SIGNING_KEYS");
+	is_str(last_setting, "SIGNING_KEYS", "is refused for the pair, not the account");
+	is_int(load("UPSTREAM_TIMEOUT", "120", &c), 0, "UPSTREAM_TIMEOUT=120 (the limit)");
+	is_int(c->upstream_timeout, 120, "is kept");
+	tb_config_free(c);
+
+	/* --check-config goes on with what could be read */
+	c = NULL;
+	is_int(load("TOKEN_VALIDITY", "0", &c), TB_ERR_CONFIG, "a bad setting");
+	ok(c == NULL, "gives no config to serve with");
+	base();
+	setenv("TOKEN_VALIDITY", "0", 1);
+	is_int(tb_config_load_partial(report, NULL, &c), TB_ERR_CONFIG, "partial load: refused");
+	ok(c != NULL && c->nsigning_keys == 2, "but the key files are there to be checked");
+	tb_config_free(c);
 
 	c = (struct tb_config *)1;
 	is_int(load("TOKEN_AUDIENCE", "a b\tc d", &c), TB_ERR_CONFIG, "TOKEN_AUDIENCE with spaces");

@@ -1,4 +1,7 @@
-/* test_keys.c: unit tests of keys.c: loading, refusals, the JWK Set, kids and JWS signatures. */
+/*
+ * test_keys.c: unit tests of keys.c: loading, refusals (key files others may read among them),
+ * the JWK Set, kids and JWS signatures.
+ */
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
@@ -8,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "b64.h"
 #include "err.h"
@@ -18,14 +23,69 @@
 #define PATH_MAX_LEN 4096
 #define CLAIMS "{\"iss\":\"https://broker.example.net\",\"sub\":\"client\",\"exp\":1795392300}"
 
-/* The path of tests/fixtures/name under $TB_SRCDIR (or the current directory), in buf. */
+/*
+ * The key fixtures, copied into a directory of this test's with mode 0600: a checkout gives
+ * them mode 0644 (or 0664), and keys.c refuses a key that others may read.
+ */
+static const char *const key_fixtures[] = {"rsa2048.pem", "p256.pem", "rsa1024.pem", "p384.pem",
+    "ed25519.pem", "rsa2048-encrypted.pem", "not-a-key.pem", "make-fixtures.sh"};
+static char keydir[] = "/tmp/tb-keys-XXXXXX";
+
+/* The path of the private copy of tests/fixtures/name, in buf. */
 static const char *
 fixture_path(const char *name, char buf[PATH_MAX_LEN])
 {
-	const char *dir = getenv("TB_SRCDIR");
-
-	snprintf(buf, PATH_MAX_LEN, "%s/tests/fixtures/%s", dir != NULL ? dir : ".", name);
+	snprintf(buf, PATH_MAX_LEN, "%s/%s", keydir, name);
 	return buf;
+}
+
+/* Copies src to dst and gives dst mode (chmod: no umask in the way); 0 on success. */
+static int
+copy_file(const char *src, const char *dst, mode_t mode)
+{
+	char chunk[4096];
+	FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
+	size_t n;
+	int r = in != NULL && out != NULL ? 0 : -1;
+
+	while (r == 0 && (n = fread(chunk, 1, sizeof(chunk), in)) > 0)
+		if (fwrite(chunk, 1, n, out) != n)
+			r = -1;
+	if (in != NULL)
+		fclose(in);
+	if (out != NULL && fclose(out) != 0)
+		r = -1;
+	return r == 0 ? chmod(dst, mode) : r;
+}
+
+/* Makes keydir and the 0600 copies of the fixtures from $TB_SRCDIR (or .)/tests/fixtures. */
+static int
+copy_fixtures(void)
+{
+	const char *src = getenv("TB_SRCDIR");
+	char from[PATH_MAX_LEN], to[PATH_MAX_LEN];
+	size_t i;
+
+	if (mkdtemp(keydir) == NULL)
+		return -1;
+	for (i = 0; i < sizeof(key_fixtures) / sizeof(key_fixtures[0]); i++) {
+		snprintf(from, sizeof(from), "%s/tests/fixtures/%s", src != NULL ? src : ".",
+		    key_fixtures[i]);
+		if (copy_file(from, fixture_path(key_fixtures[i], to), 0600) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void
+remove_fixtures(void)
+{
+	char path[PATH_MAX_LEN];
+	size_t i;
+
+	for (i = 0; i < sizeof(key_fixtures) / sizeof(key_fixtures[0]); i++)
+		unlink(fixture_path(key_fixtures[i], path));
+	rmdir(keydir);
 }
 
 /* ---- RFC 7638 thumbprints ----------------------------------------------------------------------
@@ -300,7 +360,8 @@ test_load_and_sign(void)
 		keys = tb_json_get(set, "keys");
 		ok(tb_json_is_array(keys) && tb_json_len(keys) == cases[c].n,
 		    "%s: JWK Set holds %zu keys", name, cases[c].n);
-		for (i = 0; i < tb_json_len(keys); i++) {
+		/* a key more than the case expects fails the count above, not strcmp(NULL) */
+		for (i = 0; i < tb_json_len(keys) && i < cases[c].n; i++) {
 			const char *alg = cases[c].algs[i];
 			int ec = strcmp(alg, "ES256") == 0;
 
@@ -398,7 +459,7 @@ test_refused(void)
 	    {{"not-a-key.pem"}, 1, TB_ERR_CONFIG, "not a PEM private key"},
 	    {{"make-fixtures.sh"}, 1, TB_ERR_CONFIG, "not a PEM private key"},
 	    {{"no-such-key.pem"}, 1, TB_ERR_IO, "No such file or directory"},
-	    {{"."}, 1, TB_ERR_IO, "Is a directory"},
+	    {{"."}, 1, TB_ERR_CONFIG, "not a regular file (a directory)"},
 	    {{"rsa2048.pem", "p256.pem", "rsa1024.pem"}, 3, TB_ERR_CONFIG, "RSA key of 1024 bits"},
 	    {{"rsa2048.pem", "p256.pem", "rsa2048.pem"}, 3, TB_ERR_CONFIG, "the same key as "},
 	};
@@ -434,6 +495,43 @@ test_refused(void)
 	is_int(tb_keyset_load(files, TB_KEYS_MAX + 1, &ks, why, sizeof(why)), TB_ERR_CONFIG,
 	    "more than TB_KEYS_MAX files refused");
 	is_str(why, "SIGNING_KEYS: 9 files; at most 8", "too many: reason");
+}
+
+/* A key that others may read is refused, naming the file and the mode; group read is fine. */
+static void
+test_modes(void)
+{
+	static const struct {
+		mode_t mode;
+		int want;
+		const char *why; /* after "SIGNING_KEYS: <path>: " */
+	} cases[] = {
+	    {0600, 0, NULL},
+	    {0640, 0, NULL},
+	    {0644, TB_ERR_CONFIG, "readable by others (mode 0644)"},
+	    {0664, TB_ERR_CONFIG, "readable by others (mode 0664)"},
+	    {0660, TB_ERR_CONFIG, "writable by group (mode 0660)"},
+	};
+	char path[PATH_MAX_LEN], why[512], want[PATH_MAX_LEN + 128];
+	const char *files[1] = {fixture_path("p256.pem", path)};
+	struct tb_keyset *ks;
+	size_t c;
+
+	for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		chmod(path, cases[c].mode);
+		ks = NULL;
+		is_int(tb_keyset_load(files, 1, &ks, why, sizeof(why)), cases[c].want,
+		    "a key of mode %04o: %s", (unsigned)cases[c].mode,
+		    cases[c].want == 0 ? "loaded" : "refused");
+		if (cases[c].why != NULL) {
+			snprintf(want, sizeof(want), "SIGNING_KEYS: %s: %s", path, cases[c].why);
+			ok(ks == NULL && strncmp(why, want, strlen(want)) == 0,
+			    "mode %04o: the reason names the file and the mode (%s)",
+			    (unsigned)cases[c].mode, why);
+		}
+		tb_keyset_free(ks);
+	}
+	chmod(path, 0600);
 }
 
 static void
@@ -480,9 +578,15 @@ test_edges(void)
 int
 main(void)
 {
+	if (copy_fixtures() != 0) {
+		ok(0, "copy the key fixtures into %s", keydir);
+		return done_testing();
+	}
 	test_thumbprint();
 	test_load_and_sign();
 	test_refused();
+	test_modes();
 	test_edges();
+	remove_fixtures();
 	return done_testing();
 }

@@ -1,11 +1,19 @@
-/* test_log.c: the JSON log line's exact shape, trace forms, labels, and cut messages. */
+/*
+ * test_log.c: the JSON log line's exact shape, trace forms, labels, and the line cap: huge labels,
+ * messages and traces are cut and marked, the line stays within TB_LOG_LINE_MAX and valid JSON.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "json.h"
 #include "log.h"
 #include "tap.h"
+
+#define HUGE_LEN 6000                              /* longer than a whole line */
+#define MESSAGE_MIN 256                            /* log.h: a message is never cut shorter */
+#define TRACE_PREFIX "projects/my-project/traces/" /* the project the tests open the log with */
 
 static char path[] = "/tmp/tb-log-XXXXXX";
 
@@ -28,6 +36,141 @@ truncate_log(void)
 	FILE *f = fopen(path, "w");
 
 	fclose(f);
+}
+
+/* HUGE_LEN bytes: prefix, then unit repeated (a multi-byte unit makes cuts straddle it). */
+static char *
+huge(const char *prefix, const char *unit)
+{
+	char *s = malloc(HUGE_LEN + 1);
+	size_t n = strlen(prefix), u = strlen(unit);
+
+	memcpy(s, prefix, n);
+	while (n + u <= HUGE_LEN) {
+		memcpy(s + n, unit, u);
+		n += u;
+	}
+	s[n] = '\0';
+	return s;
+}
+
+/* 1 when value is a cut copy of full: a strict prefix followed by the mark. */
+static int
+is_cut_of(const char *value, const char *full)
+{
+	size_t n, m = strlen(TB_LOG_CUT_MARK);
+
+	if (value == NULL || (n = strlen(value)) < m || strcmp(value + n - m, TB_LOG_CUT_MARK) != 0)
+		return 0;
+	return n - m < strlen(full) && strncmp(value, full, n - m) == 0;
+}
+
+/*
+ * Logs one line and checks what every line must be, however long its parts: one line of at
+ * most TB_LOG_LINE_MAX bytes with its newline, a JSON object that parses strictly (no half
+ * UTF-8 character, no broken escape), the event whole. *doc is the parsed line.
+ */
+static void
+log_and_parse(const char *name, const struct tb_log_ctx *ctx, const char *msg, struct tb_json **doc)
+{
+	char *s;
+	size_t n;
+
+	*doc = NULL;
+	truncate_log();
+	tb_log(TB_LOG_WARNING, "api.token", ctx, "%s", msg);
+	s = slurp();
+	n = strlen(s);
+	ok(n > 0 && n <= TB_LOG_LINE_MAX && s[n - 1] == '\n' && strchr(s, '\n') == s + n - 1,
+	    "%s: one line of %zu bytes, at most %d", name, n, TB_LOG_LINE_MAX);
+	ok(n > 0 && tb_json_parse(s, n - 1, doc) == 0, "%s: valid JSON, valid UTF-8", name);
+	is_str(tb_json_get_str(tb_json_get(*doc, "logging.googleapis.com/labels"), "event"),
+	    "api.token", "%s: the event is whole", name);
+	free(s);
+}
+
+static void
+test_line_cap(void)
+{
+	char *subject = huge("CN=x,", "OU=unit-\xc3\xa9,"), *id = huge("a", "\xf0\x9f\x98\x80");
+	char *serial = huge("00", ":c9"), *sha = huge("", "m97P"), *flow = huge("", "mtls-"),
+	     *trace = huge("", "0123456789abcdef"), *msg = huge("refused: ", "\xc3\xa9"),
+	     *ctl = huge("", "\x01");
+	struct tb_log_ctx all = {.trace = "105445aa7843bc8bf206b12000100000",
+	    .client_id = id,
+	    .x5_sha256 = sha,
+	    .x5_serial = serial,
+	    .subject = subject,
+	    .flow = flow};
+	struct tb_log_ctx usual = {.trace = "105445aa7843bc8bf206b12000100000",
+	    .client_id = "m97PuzECBhCm/I0kODCYy5q00uRkxM00DSGQ+Tl8DoM",
+	    .x5_sha256 = "m97PuzECBhCm/I0kODCYy5q00uRkxM00DSGQ+Tl8DoM",
+	    .x5_serial = "00:c9:77:71:db:a8:b7:70:e1:b6:a7:3f:4c:91:80:42:72:77:b5:fd",
+	    .subject = "CN=client.example.net,O=Example",
+	    .flow = "mtls-client-credentials"};
+	static const char *const names[] = {
+	    "flow", "client_id", "x5_sha256", "x5_serial", "subject"};
+	const char *fulls[] = {flow, id, sha, serial, subject};
+	const char *usuals[] = {
+	    usual.flow, usual.client_id, usual.x5_sha256, usual.x5_serial, usual.subject};
+	struct tb_json *doc, *labels;
+	const char *m;
+	size_t i;
+
+	/* every label huge, the message short */
+	log_and_parse("every label huge", &all, "refused", &doc);
+	labels = tb_json_get(doc, "logging.googleapis.com/labels");
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		ok(is_cut_of(tb_json_get_str(labels, names[i]), fulls[i]),
+		    "every label huge: %s cut and marked " TB_LOG_CUT_MARK, names[i]);
+	is_str(tb_json_get_str(doc, "message"), "refused", "every label huge: the message whole");
+	is_str(tb_json_get_str(doc, "logging.googleapis.com/trace"),
+	    TRACE_PREFIX "105445aa7843bc8bf206b12000100000", "every label huge: the trace whole");
+	tb_json_free(doc);
+
+	/* the message huge, the labels usual: the message is cut, no label is */
+	log_and_parse("message huge", &usual, msg, &doc);
+	ok(is_cut_of(tb_json_get_str(doc, "message"), msg), "message huge: cut and marked");
+	labels = tb_json_get(doc, "logging.googleapis.com/labels");
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		is_str(tb_json_get_str(labels, names[i]), usuals[i], "message huge: %s whole",
+		    names[i]);
+	tb_json_free(doc);
+
+	/* a message of control characters (six bytes each once escaped), the labels usual */
+	log_and_parse("message escaped six-fold", &usual, ctl, &doc);
+	m = tb_json_get_str(doc, "message");
+	ok(is_cut_of(m, ctl) && strlen(m) >= MESSAGE_MIN,
+	    "message escaped six-fold: cut, marked, at least %d bytes kept", MESSAGE_MIN);
+	labels = tb_json_get(doc, "logging.googleapis.com/labels");
+	is_str(tb_json_get_str(labels, "x5_serial"), usual.x5_serial,
+	    "message escaped six-fold: a 59-byte serial stays whole");
+	tb_json_free(doc);
+
+	/* both huge, the message escaped six-fold, and a huge trace */
+	all.trace = trace;
+	log_and_parse("everything huge", &all, ctl, &doc);
+	m = tb_json_get_str(doc, "message");
+	ok(is_cut_of(m, ctl) && strlen(m) >= MESSAGE_MIN,
+	    "everything huge: the message survives, cut and marked");
+	labels = tb_json_get(doc, "logging.googleapis.com/labels");
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		ok(is_cut_of(tb_json_get_str(labels, names[i]), fulls[i]),
+		    "everything huge: %s cut and marked", names[i]);
+	m = tb_json_get_str(doc, "logging.googleapis.com/trace");
+	ok(m != NULL && strncmp(m, TRACE_PREFIX, strlen(TRACE_PREFIX)) == 0 &&
+	        is_cut_of(m + strlen(TRACE_PREFIX), trace),
+	    "everything huge: the trace cut and marked");
+	tb_json_free(doc);
+
+	free(subject);
+	free(id);
+	free(serial);
+	free(sha);
+	free(flow);
+	free(trace);
+	free(msg);
+	free(ctl);
 }
 
 int
@@ -80,15 +223,18 @@ main(void)
 	truncate_log();
 	memset(big, 'a', sizeof(big));
 	big[sizeof(big) - 1] = '\0';
-	/* a two-byte character straddling the cut must not be left half */
-	memcpy(big + 2046, "\xc3\xa9", 2);
+	/* two-byte characters at every offset around the message cut: none may be left half */
+	for (size_t i = 2040; i + 2 < 2060; i += 3)
+		memcpy(big + i, "\xc3\xa9", 2);
 	tb_log(TB_LOG_INFO, "big", NULL, "%s", big);
 	s = slurp();
-	ok(strlen(s) < TB_LOG_LINE_MAX && s[strlen(s) - 1] == '\n',
-	    "a long message is cut to one line under %d bytes", TB_LOG_LINE_MAX);
+	ok(strlen(s) <= TB_LOG_LINE_MAX && s[strlen(s) - 1] == '\n',
+	    "a long message is cut to one line of at most %d bytes", TB_LOG_LINE_MAX);
 	ok(strchr(s, '\n') == s + strlen(s) - 1, "still exactly one line");
-	ok(strstr(s, "\xc3\"") == NULL, "no half UTF-8 character at the cut");
+	ok(strstr(s, "\xc3" TB_LOG_CUT_MARK) == NULL, "no half UTF-8 character at the cut");
+	ok(strstr(s, TB_LOG_CUT_MARK "\"") != NULL, "the cut message ends with the mark");
 	free(s);
+	test_line_cap();
 	tb_log_close();
 	unlink(path);
 	ok(tb_log_open("/nonexistent/dir/log", NULL) != 0, "an unwritable LOG_FILE is an error");

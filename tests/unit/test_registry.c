@@ -1,8 +1,12 @@
-/* test_registry.c: loading CLIENT_REGISTRY, its refusals, matching and allow-lists. */
+/*
+ * test_registry.c: loading CLIENT_REGISTRY, its refusals (a file that group or others may write
+ * among them), matching and allow-lists.
+ */
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cert.h"
@@ -105,6 +109,50 @@ static const struct {
         "'scopes' must be a list"},
 };
 
+/* A registry that group or others may write is refused, naming the file and the mode. */
+static void
+test_modes(void)
+{
+	static const struct {
+		mode_t mode;
+		const char *why; /* after "CLIENT_REGISTRY: <path>: "; NULL: accepted */
+	} cases[] = {
+	    {0644, NULL},
+	    {0640, NULL},
+	    {0444, NULL},
+	    {0664, "writable by group (mode 0664)"},
+	    {0646, "writable by others (mode 0646)"},
+	    {0666, "writable by group and others (mode 0666)"},
+	};
+	struct tb_registry *reg;
+	char why[512], want[256];
+	size_t c;
+	FILE *f = fopen(path, "w");
+
+	fputs("{\"clients\":[{\"client_id\":\"x\",\"match\":{\"spiffe\":\"spiffe://x/a\"}}]}", f);
+	fclose(f);
+	for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		chmod(path, cases[c].mode);
+		reg = NULL;
+		why[0] = '\0';
+		is_int(tb_registry_load(path, &reg, why, sizeof(why)),
+		    cases[c].why == NULL ? 0 : TB_ERR_CONFIG, "a registry of mode %04o: %s",
+		    (unsigned)cases[c].mode, cases[c].why == NULL ? "loaded" : "refused");
+		if (cases[c].why != NULL) {
+			snprintf(want, sizeof(want), "CLIENT_REGISTRY: %s: %s", path, cases[c].why);
+			ok(reg == NULL && strncmp(why, want, strlen(want)) == 0,
+			    "mode %04o: the reason names the file and the mode (%s)",
+			    (unsigned)cases[c].mode, why);
+		}
+		tb_registry_free(reg);
+	}
+	chmod(path, 0600);
+	reg = NULL;
+	is_int(tb_registry_load("/", &reg, why, sizeof(why)), TB_ERR_CONFIG, "a directory");
+	ok(strstr(why, "CLIENT_REGISTRY: /: not a regular file (a directory)") == why,
+	    "a directory: the reason (%s)", why);
+}
+
 int
 main(void)
 {
@@ -176,6 +224,7 @@ main(void)
 	is_int(tb_registry_load("/nonexistent/registry.json", &reg, why, sizeof(why)),
 	    TB_ERR_CONFIG, "a missing file");
 	ok(strstr(why, "/nonexistent/registry.json") != NULL, "names the file");
+	test_modes();
 	tb_registry_free(NULL);
 	OPENSSL_free(id.subject_der);
 	unlink(path);
