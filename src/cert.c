@@ -22,7 +22,6 @@
 #define PEM_END "-----END CERTIFICATE-----"
 #define SUBJECT_MAX 4096 /* longest RFC 4514 subject kept; longer certificates are refused */
 #define XLB_ECHO_MAX 64  /* how much of a load-balancer header a refusal reason may quote */
-#define TIME_TEXT_LEN 32 /* "YYYY-MM-DDTHH:MM:SSZ" and then some */
 
 void
 tb_identity_free(struct tb_identity *id)
@@ -38,6 +37,7 @@ tb_identity_free(struct tb_identity *id)
 	free(id->spiffe);
 	free(id->subject);
 	free(id->subject_der);
+	free(id->issuer_der);
 	free(id->client_id);
 	free(id); /* flow is static */
 }
@@ -158,43 +158,19 @@ out:
 	return r;
 }
 
-/* An ASN1_TIME as time_t; TB_ERR_INVALID when OpenSSL cannot read it. */
-static int
-asn1_time(const ASN1_TIME *t, time_t *out)
-{
-	struct tm tm;
-
-	memset(&tm, 0, sizeof(tm));
-	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
-		return TB_ERR_INVALID;
-	*out = timegm(&tm);
-	return 0;
-}
-
-/* RFC 3339 UTC text of t, for reasons in the log. */
-static void
-time_text(time_t t, char out[TIME_TEXT_LEN])
-{
-	struct tm tm;
-
-	if (gmtime_r(&t, &tm) == NULL ||
-	    strftime(out, TIME_TEXT_LEN, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(out, TIME_TEXT_LEN, "%lld", (long long)t);
-}
-
 /* Refuses now outside [nb, na]; a bound the caller does not have is skipped. */
 static int
 check_validity(int has_nb, time_t nb, int has_na, time_t na, time_t now, char *why, size_t whylen)
 {
-	char text[TIME_TEXT_LEN];
+	char text[TB_TIME_TEXT_LEN];
 
 	if (has_nb && now < nb) {
-		time_text(nb, text);
+		tb_time_text(nb, text);
 		tb_whyf(why, whylen, "certificate not yet valid until %s", text);
 		return TB_ERR_CLIENT;
 	}
 	if (has_na && now > na) {
-		time_text(na, text);
+		tb_time_text(na, text);
 		tb_whyf(why, whylen, "certificate expired at %s", text);
 		return TB_ERR_CLIENT;
 	}
@@ -350,6 +326,25 @@ out:
 	return r;
 }
 
+/* The DER of the issuer Name, for the revocation check (the CRL of that issuer). */
+static int
+issuer(X509 *x, struct tb_identity *id, char *why, size_t whylen)
+{
+	unsigned char *der = NULL;
+	int n = i2d_X509_NAME(X509_get_issuer_name(x), &der);
+
+	if (n <= 0) {
+		tb_whyf(why, whylen, "certificate issuer cannot be encoded");
+		return TB_ERR_CLIENT;
+	}
+	id->issuer_der = (unsigned char *)dupn(der, (size_t)n);
+	OPENSSL_free(der);
+	if (id->issuer_der == NULL)
+		return TB_ERR_ALLOC;
+	id->issuer_der_len = (size_t)n;
+	return 0;
+}
+
 /* Gives every attribute still NULL the value "" (an attribute the certificate lacks). */
 static int
 fill_empty(struct tb_identity *id)
@@ -401,8 +396,8 @@ tb_cert_identity(
 	if ((id = calloc(1, sizeof(*id))) == NULL)
 		goto out;
 	r = TB_ERR_CLIENT;
-	if (asn1_time(X509_get0_notBefore(x), &id->not_before) != 0 ||
-	    asn1_time(X509_get0_notAfter(x), &id->not_after) != 0) {
+	if (tb_asn1_time(X509_get0_notBefore(x), &id->not_before) != 0 ||
+	    tb_asn1_time(X509_get0_notAfter(x), &id->not_after) != 0) {
 		tb_whyf(why, whylen, "certificate validity dates cannot be read");
 		goto out;
 	}
@@ -429,6 +424,7 @@ tb_cert_identity(
 		goto out;
 	}
 	if ((r = sans(x, id, why, whylen)) != 0 || (r = subject(x, id, why, whylen)) != 0 ||
+	    (r = issuer(x, id, why, whylen)) != 0 ||
 	    (r = fill_empty(id)) != 0)
 		goto out;
 	*out = id;

@@ -24,6 +24,8 @@ struct tb_identity {
 	unsigned char
 	    *subject_der; /* DER of the subject Name, for registry matching (NULL for headers) */
 	size_t subject_der_len;
+	unsigned char *issuer_der; /* DER of the issuer Name, for revocation (NULL for headers) */
+	size_t issuer_der_len;
 	time_t not_before, not_after; /* 0 when unknown (load-balancer headers without them) */
 	char *client_id;  /* set by the flow: the attribute MTLS_CLIENT_ID names, or a header */
 	const char *flow; /* static flow name, for amr */

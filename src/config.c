@@ -326,6 +326,58 @@ load_signing(struct loader *l, struct tb_config *c)
 	free(keys);
 }
 
+/* A comma list of at most max items into items (each the config's), reporting under name. */
+static void
+load_list(struct loader *l, const char *name, char **items, size_t max, size_t *n)
+{
+	char *v = value(l, name), *p, *rest;
+
+	if (v == NULL)
+		return;
+	for (rest = v; (p = next_item(&rest)) != NULL;) {
+		if (*n == max) {
+			problem(l, 0, name, "more than %zu entries", max);
+			break;
+		}
+		if ((items[(*n)++] = strdup(p)) == NULL)
+			problem(l, 0, name, "out of memory");
+	}
+	if (*n == 0)
+		problem(l, 0, name, "names nothing");
+	free(v);
+}
+
+/* CLIENT_CA_FILE, CRL_FILES, REVOCATION and CRL_URLS (the files are read by crl.c). */
+static void
+load_revocation(struct loader *l, struct tb_config *c)
+{
+	char *mode = value(l, "REVOCATION");
+	const char *why = NULL;
+	size_t i;
+
+	c->client_ca_file = value(l, "CLIENT_CA_FILE");
+	load_list(l, "CRL_FILES", c->crl_files, TB_CRL_PATHS_MAX, &c->ncrl_files);
+	load_list(l, "CRL_URLS", c->crl_urls, TB_CRL_URLS_MAX, &c->ncrl_urls);
+	if (c->ncrl_files > 0 && c->client_ca_file == NULL)
+		problem(l, 0, "CRL_FILES", "needs CLIENT_CA_FILE: every CRL is verified against it");
+	if (c->ncrl_urls > 0 && c->ncrl_files == 0)
+		problem(l, 0, "CRL_URLS", "needs CRL_FILES: --fetch-crls writes into its first "
+		                          "directory");
+	for (i = 0; i < c->ncrl_urls; i++)
+		if (c->crl_urls[i] != NULL &&
+		    tb_valid_url(c->crl_urls[i], TB_URL_PATH | TB_URL_HTTP, NULL, &why) != 0)
+			problem(l, 0, "CRL_URLS", "%s (got '%s')", why, c->crl_urls[i]);
+	if (mode != NULL) {
+		if (strcmp(mode, "lenient") == 0)
+			c->revocation_lenient = 1;
+		else if (strcmp(mode, "strict") != 0)
+			problem(l, 0, "REVOCATION", "must be strict or lenient (got '%s')", mode);
+		if (c->ncrl_files == 0)
+			problem(l, 1, "REVOCATION", "has no effect without CRL_FILES");
+		free(mode);
+	}
+}
+
 static void
 load_mtls(struct loader *l, struct tb_config *c)
 {
@@ -473,6 +525,7 @@ load(tb_config_report_fn report, void *arg, int keep, struct tb_config **out)
 	load_signing(&l, c);
 	load_mtls(&l, c);
 	c->client_registry = value(&l, "CLIENT_REGISTRY");
+	load_revocation(&l, c);
 	load_upstream(&l, c);
 	c->log_file = value(&l, "LOG_FILE");
 	c->cloud_project = value(&l, "GOOGLE_CLOUD_PROJECT");
@@ -523,6 +576,11 @@ tb_config_free(struct tb_config *c)
 	free(c->sts_endpoint);
 	free(c->iam_endpoint);
 	free(c->metadata_host);
+	free(c->client_ca_file);
+	for (i = 0; i < c->ncrl_files; i++)
+		free(c->crl_files[i]);
+	for (i = 0; i < c->ncrl_urls; i++)
+		free(c->crl_urls[i]);
 	free(c->log_file);
 	free(c->cloud_project);
 	free(c);

@@ -14,6 +14,9 @@
 	1000 /* longest TOKEN_ISSUER: routes.c builds <issuer>/token and such in                   \
 	      buffers of ISSUER_MAX (1024) plus a little */
 
+#define TB_CRL_PATHS_MAX 64 /* entries of CRL_FILES */
+#define TB_CRL_URLS_MAX 64  /* entries of CRL_URLS */
+
 enum tb_flow_kind { TB_FLOW_MTLS, TB_FLOW_XLB };
 
 /* The certificate attribute that becomes client_id (MTLS_CLIENT_ID). */
@@ -45,6 +48,12 @@ struct tb_config {
 	char *xlb_client_id_header;
 	char *sts_endpoint, *iam_endpoint, *metadata_host;
 	long upstream_timeout;
+	char *client_ca_file; /* CLIENT_CA_FILE */
+	char *crl_files[TB_CRL_PATHS_MAX]; /* CRL_FILES: files or directories */
+	size_t ncrl_files;
+	int revocation_lenient; /* REVOCATION=lenient (strict is the default) */
+	char *crl_urls[TB_CRL_URLS_MAX]; /* CRL_URLS, for --fetch-crls */
+	size_t ncrl_urls;
 	char *log_file;
 	char *cloud_project; /* GOOGLE_CLOUD_PROJECT, for trace labels */
 };

@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "err.h"
 
@@ -52,6 +53,18 @@ tb_uuid4(char out[TB_UUID_LEN + 1])
 	    "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
 	    b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
 	    b[15]);
+	return 0;
+}
+
+int
+tb_asn1_time(const ASN1_TIME *t, time_t *out)
+{
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+		return TB_ERR_INVALID;
+	*out = timegm(&tm);
 	return 0;
 }
 

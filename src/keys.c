@@ -255,8 +255,8 @@ read_key(const char *path, EVP_PKEY **out, char *why, size_t whylen)
 	int asked = 0, r;
 
 	*out = NULL;
-	if ((r = tb_file_read(path, TB_FILE_SECRET, KEY_FILE_MAX, &text, &n, detail,
-	         sizeof(detail))) != 0) {
+	if ((r = tb_file_read(
+	         path, TB_FILE_SECRET, KEY_FILE_MAX, &text, &n, detail, sizeof(detail))) != 0) {
 		tb_whyf(why, whylen, "SIGNING_KEYS: %s", detail);
 		goto out;
 	}

@@ -18,8 +18,14 @@
 #define LABEL_MAX 1024   /* bytes of a label value before the line's size cuts it further */
 #define LABEL_MIN 64     /* labels are cut this far before the message is */
 #define LABEL_ROOM (LABEL_MAX + sizeof(TB_LOG_CUT_MARK))
+#define LABELS 5      /* the labels of struct tb_log_ctx besides the trace */
 #define TRACE_MAX 256 /* bytes of the trace, with projects/PROJECT/traces/ */
 #define UTF8_MAX 4    /* bytes of one UTF-8 character */
+/*
+ * Room past a cap when formatting: text cut there by vsnprintf ends, at worst, in a character
+ * begun after cap + 1 bytes, which clean_cut never reaches; that more came shows it must cut.
+ */
+#define OVER (UTF8_MAX + 2)
 
 static int log_fd = 2;
 static char *log_project;
@@ -66,27 +72,77 @@ tb_log_close(void)
 	log_project = NULL;
 }
 
+/* The length of the well-formed UTF-8 sequence (RFC 3629) that p starts, or 0 if none. */
+static size_t
+utf8_len(const unsigned char *p)
+{
+	size_t n, i;
+	unsigned char lo = 0x80, hi = 0xbf; /* the range of the second byte */
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	/* no overlong forms, no surrogates, nothing past U+10FFFF */
+	if (p[0] == 0xe0)
+		lo = 0xa0;
+	else if (p[0] == 0xed)
+		hi = 0x9f;
+	else if (p[0] == 0xf0)
+		lo = 0x90;
+	else if (p[0] == 0xf4)
+		hi = 0x8f;
+	if (p[1] < lo || p[1] > hi)
+		return 0;
+	/* a NUL is no continuation byte: the checks stop at the end of the string */
+	for (i = 2; i < n; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
 /*
- * A value of at most max bytes for the line: s itself when it fits, else its first bytes in
- * dst (max + sizeof(TB_LOG_CUT_MARK) bytes) followed by the mark. The cut falls between
- * characters, never inside a UTF-8 sequence, and before rendering, so never inside a JSON
- * escape either.
+ * A value of at most max bytes for the line, in dst (max + sizeof(TB_LOG_CUT_MARK) bytes): s
+ * with every byte that is not part of well-formed UTF-8 replaced by U+FFFD, so that the line is
+ * valid JSON text whatever a client sent, and cut between characters, never inside one, with
+ * the mark after a cut. The cut comes before rendering, so never inside a JSON escape either.
  */
 static const char *
-cut(char *dst, const char *s, size_t max)
+clean_cut(char *dst, const char *s, size_t max)
 {
-	size_t n, back;
+	static const char replacement[] = "\xef\xbf\xbd"; /* U+FFFD */
+	const unsigned char *p = (const unsigned char *)s;
+	const char *piece;
+	size_t n = 0, len, out;
 
-	if (s == NULL || strnlen(s, max + 1) <= max)
-		return s;
-	/* back over continuation bytes to the start of the character that does not fit */
-	for (n = max, back = 0; n > 0 && back < UTF8_MAX - 1; n--, back++)
-		if (((unsigned char)s[n] & 0xc0) != 0x80)
+	if (s == NULL)
+		return NULL;
+	while (*p != '\0') {
+		if ((len = utf8_len(p)) == 0) {
+			piece = replacement;
+			out = sizeof(replacement) - 1;
+			len = 1;
+		} else {
+			piece = (const char *)p;
+			out = len;
+		}
+		if (n + out > max)
 			break;
-	if (((unsigned char)s[n] & 0xc0) == 0x80)
-		n = max; /* not UTF-8 there anyway: nothing to keep whole */
-	memcpy(dst, s, n);
-	memcpy(dst + n, TB_LOG_CUT_MARK, sizeof(TB_LOG_CUT_MARK));
+		memcpy(dst + n, piece, out);
+		n += out;
+		p += len;
+	}
+	if (*p != '\0') {
+		memcpy(dst + n, TB_LOG_CUT_MARK, sizeof(TB_LOG_CUT_MARK));
+		return dst;
+	}
+	dst[n] = '\0';
 	return dst;
 }
 
@@ -111,23 +167,28 @@ add_label(struct tb_json *labels, const char *key, const char *value)
 
 /* Room for the cut copy of each label. */
 struct cut_labels {
-	char flow[LABEL_ROOM], client_id[LABEL_ROOM], x5_sha256[LABEL_ROOM], x5_serial[LABEL_ROOM],
-	    subject[LABEL_ROOM];
+	char room[LABELS][LABEL_ROOM];
 };
 
 static int
 add_labels(struct tb_json *labels, const struct tb_log_ctx *ctx, size_t max, struct cut_labels *c)
 {
+	static const char *const names[LABELS] = {
+	    "flow", "client_id", "x5_sha256", "x5_serial", "subject"};
+	const char *values[LABELS];
+	size_t i;
 	int r;
 
 	if (ctx == NULL)
 		return 0;
-	if ((r = add_label(labels, "flow", cut(c->flow, ctx->flow, max))) != 0 ||
-	    (r = add_label(labels, "client_id", cut(c->client_id, ctx->client_id, max))) != 0 ||
-	    (r = add_label(labels, "x5_sha256", cut(c->x5_sha256, ctx->x5_sha256, max))) != 0 ||
-	    (r = add_label(labels, "x5_serial", cut(c->x5_serial, ctx->x5_serial, max))) != 0 ||
-	    (r = add_label(labels, "subject", cut(c->subject, ctx->subject, max))) != 0)
-		return r;
+	values[0] = ctx->flow;
+	values[1] = ctx->client_id;
+	values[2] = ctx->x5_sha256;
+	values[3] = ctx->x5_serial;
+	values[4] = ctx->subject;
+	for (i = 0; i < LABELS; i++)
+		if ((r = add_label(labels, names[i], clean_cut(c->room[i], values[i], max))) != 0)
+			return r;
 	return 0;
 }
 
@@ -141,14 +202,14 @@ render(enum tb_severity sev, const char *event, const struct tb_log_ctx *ctx, co
 {
 	struct tb_json *o = NULL, *labels = NULL;
 	struct cut_labels c;
-	char trace[TRACE_MAX + 2], cut_trace[TRACE_MAX + sizeof(TB_LOG_CUT_MARK)];
+	char trace[TRACE_MAX + OVER], cut_trace[TRACE_MAX + sizeof(TB_LOG_CUT_MARK)];
 	char cut_msg[MESSAGE_MAX + sizeof(TB_LOG_CUT_MARK)], *out = NULL;
 	int r;
 
 	if ((o = tb_json_object()) == NULL || (labels = tb_json_object()) == NULL)
 		goto out;
 	if (tb_json_set_str(o, "severity", severity_names[sev]) != 0 ||
-	    tb_json_set_str(o, "message", cut(cut_msg, msg, msg_max)) != 0 ||
+	    tb_json_set_str(o, "message", clean_cut(cut_msg, msg, msg_max)) != 0 ||
 	    tb_json_set_str(labels, "event", event) != 0 ||
 	    add_labels(labels, ctx, label_max, &c) != 0)
 		goto out;
@@ -162,9 +223,8 @@ render(enum tb_severity sev, const char *event, const struct tb_log_ctx *ctx, co
 			    trace, sizeof(trace), "projects/%s/traces/%s", log_project, ctx->trace);
 		else
 			snprintf(trace, sizeof(trace), "%s", ctx->trace);
-		/* a trace over TRACE_MAX is left with TRACE_MAX + 1 bytes: cut() marks it */
 		r = tb_json_set_str(
-		    o, "logging.googleapis.com/trace", cut(cut_trace, trace, TRACE_MAX));
+		    o, "logging.googleapis.com/trace", clean_cut(cut_trace, trace, TRACE_MAX));
 	} else
 		r = tb_json_set_null(o, "logging.googleapis.com/trace");
 	if (r == 0)
@@ -214,7 +274,7 @@ tb_log(enum tb_severity sev, const char *event, const struct tb_log_ctx *ctx, co
 	    "{\"severity\":\"ERROR\",\"message\":\"a log line could not be rendered\","
 	    "\"logging.googleapis.com/labels\":{\"event\":\"log.failed\"},"
 	    "\"logging.googleapis.com/trace\":null}\n";
-	char msg[MESSAGE_MAX + 2];
+	char msg[MESSAGE_MAX + OVER];
 	char *line;
 	size_t n = 0;
 	va_list ap;
@@ -223,11 +283,10 @@ tb_log(enum tb_severity sev, const char *event, const struct tb_log_ctx *ctx, co
 	if (ctx == NULL)
 		ctx = log_request;
 	va_start(ap, fmt);
-	full = vsnprintf(msg, MESSAGE_MAX + 2, fmt, ap);
+	full = vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (full < 0)
 		snprintf(msg, sizeof(msg), "(unprintable message)");
-	/* a message over MESSAGE_MAX is left with MESSAGE_MAX + 1 bytes: cut() marks it */
 	if ((line = render_within(sev, event, ctx, msg, &n)) == NULL) {
 		write_line(failed, sizeof(failed) - 1);
 		return;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "crl.h"
 #include "err.h"
 #include "fcgi.h"
 #include "keys.h"
@@ -98,9 +99,43 @@ check_keys(const struct tb_config *cfg, int *errors)
 	}
 }
 
+static void
+print_line(void *arg, const char *line)
+{
+	(void)arg;
+	fprintf(stderr, "token-broker: CRL_FILES: %s\n", line);
+}
+
+/* CLIENT_CA_FILE and CRL_FILES: a problem is an error; each CRL in force gets a line too. */
+static void
+check_revocation(const struct tb_config *cfg, int *errors)
+{
+	struct tb_cas *cas = NULL;
+	struct tb_crlset *set = NULL;
+	char why[TB_CRL_WHY_MAX];
+
+	if (cfg->client_ca_file == NULL)
+		return;
+	if (tb_cas_load(cfg->client_ca_file, &cas, why, sizeof(why)) != 0) {
+		fprintf(stderr, "token-broker: CLIENT_CA_FILE: %s\n", why);
+		(*errors)++;
+		return;
+	}
+	if (cfg->ncrl_files > 0) {
+		if (tb_crlset_load(cas, cfg->crl_files, cfg->ncrl_files, &set, why, sizeof(why)) !=
+		    0) {
+			fprintf(stderr, "token-broker: CRL_FILES: %s\n", why);
+			(*errors)++;
+		} else
+			tb_crlset_describe(set, cas, print_line, NULL);
+	}
+	tb_crlset_free(set);
+	tb_cas_free(cas);
+}
+
 /*
  * --check-config: every problem, one line each: the settings, then the files that the usable
- * settings name (key files, registry, log file), then what only building the whole application
+ * settings name (key files, CA and CRL files, registry, log file), then what only building the whole application
  * finds, when nothing else was wrong (it would repeat the file problems).
  */
 static int
@@ -118,6 +153,7 @@ check_config(void)
 		goto out;
 	}
 	check_keys(cfg, &errors);
+	check_revocation(cfg, &errors);
 	if (cfg->client_registry != NULL &&
 	    tb_registry_load(cfg->client_registry, &reg, why, sizeof(why)) != 0) {
 		fprintf(stderr, "token-broker: CLIENT_REGISTRY: %s\n", why);
@@ -190,6 +226,7 @@ serve(void)
 		tb_log(TB_LOG_CRITICAL, "runtime.startup", NULL, "%s", why);
 		goto out;
 	}
+	tb_app_log_loaded(app);
 	status = tb_fcgi_serve(app);
 out:
 	tb_app_free(app);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crl.h"
 #include "crypto.h"
 #include "err.h"
 #include "flow.h"
@@ -15,7 +16,9 @@
 #include "registry.h"
 #include "signer.h"
 #include "token.h"
+#include "text.h"
 #include "valid.h"
+#include "watch.h"
 
 #define ISSUER_MAX 1024
 _Static_assert(TB_ISSUER_MAX < ISSUER_MAX, "TOKEN_ISSUER must fit the endpoint buffers");
@@ -30,6 +33,9 @@ struct tb_app {
 	struct tb_google *google;
 	struct tb_signer *signer;
 	struct tb_registry *registry; /* NULL: every verified certificate is a client */
+	struct tb_cas *cas;           /* CLIENT_CA_FILE, or NULL */
+	struct tb_crlset *crls;       /* the CRLs in force, or NULL without CRL_FILES */
+	struct tb_watch *crl_watch;   /* notices changed CRL files */
 	char *discovery;              /* rendered once when nothing in it depends on the request */
 	/* every request variable the broker reads: each must occur at most once in a request */
 	char flow_vars[TB_FLOW_VARS_MAX][TB_HEADER_VAR_MAX + 1];
@@ -391,6 +397,89 @@ param(const struct tb_form *form, const char *name, const char **value, char *de
 	return 0;
 }
 
+/*
+ * Swaps in a changed set of CRLs, whole, before the request that noticed the change; a set that
+ * does not load is refused and the last good one stays in force.
+ */
+static void
+reload_crls(struct call *c)
+{
+	struct tb_app *app = c->app;
+	struct tb_crlset *set = NULL;
+	char why[TB_CRL_WHY_MAX];
+	size_t crls, entries;
+
+	if (app->crl_watch == NULL || !tb_watch_changed(app->crl_watch, c->now))
+		return;
+	if (tb_crlset_load(app->cas, app->cfg->crl_files, app->cfg->ncrl_files, &set, why,
+	        sizeof(why)) != 0) {
+		tb_log(TB_LOG_ERROR, "runtime.reload", &c->log,
+		    "CRL_FILES changed but the new set is refused, the last good set stays in force: "
+		    "%s",
+		    why);
+		return;
+	}
+	tb_crlset_free(app->crls);
+	app->crls = set;
+	crls = tb_crlset_count(set, &entries);
+	tb_log(TB_LOG_INFO, "runtime.reload", &c->log,
+	    "CRL_FILES reloaded: %zu CRLs with %zu revoked serials", crls, entries);
+}
+
+/*
+ * Is the certificate revoked, or undecidable (SPEC.md section 9)? 0 to go on, or TB_ERR_CLIENT
+ * with the reason in why; a missing or out-of-date CRL is an ERROR line under
+ * REVOCATION=strict (refused) and a WARNING under lenient (accepted).
+ */
+static int
+revocation(struct call *c, const struct tb_identity *id, char *why, size_t whylen)
+{
+	const struct tb_config *cfg = c->app->cfg;
+	struct tb_rev_result res;
+	char t[TB_TIME_TEXT_LEN];
+	int r;
+
+	if (c->app->crls == NULL)
+		return 0;
+	if (id->issuer_der != NULL)
+		r = tb_crlset_check(c->app->crls, id->issuer_der, id->issuer_der_len, id->serial,
+		    c->now, &res);
+	else
+		r = tb_crlset_check_serial(c->app->crls, id->serial, c->now, &res);
+	if (r != 0) {
+		tb_whyf(why, whylen, "its revocation cannot be checked: the serial '%s' is not hex",
+		    id->serial);
+		return TB_ERR_CLIENT;
+	}
+	switch (res.status) {
+	case TB_REV_GOOD: return 0;
+	case TB_REV_REVOKED:
+		tb_time_text(res.revoked_at, t);
+		tb_whyf(why, whylen,
+		    "the certificate is revoked: serial %s, revoked at %s, reason %s, by the CRL of "
+		    "'%s'",
+		    id->serial, t, res.reason, res.issuer);
+		return TB_ERR_CLIENT;
+	case TB_REV_NO_CRL:
+		tb_whyf(why, whylen, "no CRL of the issuer '%s' is loaded", res.issuer);
+		break;
+	case TB_REV_STALE:
+		tb_time_text(res.since, t);
+		tb_whyf(why, whylen, "the CRL of '%s' is out of date since %s (its nextUpdate)",
+		    res.issuer, t);
+		break;
+	}
+	if (cfg->revocation_lenient) {
+		tb_log(TB_LOG_WARNING, "api.token", &c->log,
+		    "Accepted a certificate whose revocation is not known (REVOCATION=lenient): %s",
+		    why);
+		return 0;
+	}
+	tb_log(TB_LOG_ERROR, "api.token", &c->log,
+	    "Refused a certificate whose revocation is not known (REVOCATION=strict): %s", why);
+	return TB_ERR_CLIENT;
+}
+
 /* Google's part: STS, then impersonation. Fills the access token and its lifetime. */
 static int
 access_token(struct call *c, const struct tb_identity *id, const char *id_token, const char *scope,
@@ -530,6 +619,7 @@ token(struct call *c)
 		                  : "The service_account is not an email address");
 		goto refuse;
 	}
+	reload_crls(c);
 	if ((r = tb_flow_authenticate(cfg, c->req, c->now, &id, why, sizeof(why))) != 0)
 		goto refuse_client;
 	c->log.client_id = id->client_id;
@@ -537,6 +627,8 @@ token(struct call *c)
 	c->log.x5_serial = id->serial;
 	c->log.subject = id->subject;
 	c->log.flow = id->flow;
+	if ((r = revocation(c, id, why, sizeof(why))) != 0)
+		goto refuse_client;
 	if (c->app->registry != NULL) {
 		const struct tb_client *cl = tb_registry_match(c->app->registry, id);
 
@@ -741,6 +833,37 @@ tb_response_free(struct tb_response *resp)
 	free(resp);
 }
 
+/* CLIENT_CA_FILE and CRL_FILES at start; the CRLs are watched for changes from then on. */
+static int
+load_revocation(struct tb_app *app, char *why, size_t whylen)
+{
+	const struct tb_config *cfg = app->cfg;
+	int r;
+
+	if (cfg->client_ca_file != NULL &&
+	    (r = tb_cas_load(cfg->client_ca_file, &app->cas, why, whylen)) != 0)
+		return r;
+	if (cfg->ncrl_files == 0)
+		return 0;
+	if ((r = tb_crlset_load(app->cas, cfg->crl_files, cfg->ncrl_files, &app->crls, why,
+	         whylen)) != 0)
+		return r;
+	return tb_watch_new(cfg->crl_files, cfg->ncrl_files, time(NULL), &app->crl_watch);
+}
+
+void
+tb_app_log_loaded(const struct tb_app *app)
+{
+	size_t crls, entries;
+
+	if (app->crls == NULL)
+		return;
+	crls = tb_crlset_count(app->crls, &entries);
+	tb_log(TB_LOG_INFO, "runtime.startup", NULL,
+	    "CRL_FILES: %zu CRLs with %zu revoked serials, REVOCATION=%s", crls, entries,
+	    app->cfg->revocation_lenient ? "lenient" : "strict");
+}
+
 int
 tb_app_new(const struct tb_config *cfg, struct tb_app **out, char *why, size_t whylen)
 {
@@ -780,6 +903,8 @@ tb_app_new(const struct tb_config *cfg, struct tb_app **out, char *why, size_t w
 	if (cfg->client_registry != NULL &&
 	    (r = tb_registry_load(cfg->client_registry, &app->registry, why, whylen)) != 0)
 		goto fail;
+	if ((r = load_revocation(app, why, whylen)) != 0)
+		goto fail;
 	/* nothing in discovery depends on the request when the issuer is fixed and keys are local
 	 */
 	if (cfg->issuer != NULL && tb_signer_jwks(app->signer) != NULL &&
@@ -800,6 +925,9 @@ tb_app_free(struct tb_app *app)
 	if (app == NULL)
 		return;
 	tb_registry_free(app->registry);
+	tb_watch_free(app->crl_watch);
+	tb_crlset_free(app->crls);
+	tb_cas_free(app->cas);
 	tb_signer_free(app->signer);
 	tb_google_free(app->google);
 	free(app->discovery);

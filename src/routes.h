@@ -29,6 +29,8 @@ struct tb_response {
  */
 int tb_app_new(const struct tb_config *cfg, struct tb_app **out, char *why, size_t whylen);
 void tb_app_free(struct tb_app *app);
+/* Logs what the application loaded at start (the CRLs in force), for a serving process. */
+void tb_app_log_loaded(const struct tb_app *app);
 
 /* Answers one request at now; *out is the caller's (tb_response_free). Fails only on memory. */
 int tb_app_handle(

@@ -96,3 +96,13 @@ tb_whyf(char *why, size_t whylen, const char *fmt, ...)
 	vsnprintf(why, whylen, fmt, ap);
 	va_end(ap);
 }
+
+void
+tb_time_text(time_t t, char out[TB_TIME_TEXT_LEN])
+{
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(out, TB_TIME_TEXT_LEN, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(out, TB_TIME_TEXT_LEN, "%lld", (long long)t);
+}

@@ -16,6 +16,11 @@ int tb_hexval(int c);
  */
 int tb_rfc3339(const char *s, time_t *out);
 
+#define TB_TIME_TEXT_LEN 32 /* "2026-12-01T21:30:00Z" and a NUL, or a number of seconds */
+
+/* t as RFC 3339 UTC text ("2026-12-01T21:30:00Z"), for logs and reports. */
+void tb_time_text(time_t t, char out[TB_TIME_TEXT_LEN]);
+
 /* Writes a printf-style reason into why (whylen bytes, always terminated); why may be NULL. */
 void tb_whyf(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

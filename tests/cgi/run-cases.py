@@ -38,8 +38,10 @@ SRCDIR = os.environ.get("TB_SRCDIR") or os.path.dirname(os.path.dirname(HERE))
 # absolute: every run has its own temporary working directory
 BUILDDIR = os.path.abspath(os.environ.get("TB_BUILDDIR") or os.getcwd())
 PYTHON3 = os.environ.get("PYTHON3") or sys.executable
-PROGRAM = os.path.abspath(os.environ.get("TB_PROGRAM") or os.path.join(BUILDDIR, "src", "token-broker"))
-EXEC_ENV = os.path.abspath(os.environ.get("TB_EXEC_ENV") or os.path.join(BUILDDIR, "tests", "cgi", "exec-env"))
+PROGRAM = os.path.abspath(os.environ.get("TB_PROGRAM")
+                          or os.path.join(BUILDDIR, "src", "token-broker"))
+EXEC_ENV = os.path.abspath(os.environ.get("TB_EXEC_ENV")
+                           or os.path.join(BUILDDIR, "tests", "cgi", "exec-env"))
 WRAPPER = shlex.split(os.environ.get("TB_WRAPPER", ""))
 # valgrind makes a run 20 to 50 times slower, and cases run side by side compete for the CPUs:
 # a wrapped run gets what scripts/test gives its valgrind pass
@@ -407,9 +409,9 @@ def read_case(path, depth=0):
 
 
 def wrapper_for_exec_env():
-    """TB_WRAPPER in front of exec-env. exec-env goes inside the wrapper, not after it, because a
-    wrapper may not keep repeated names (Debian's valgrind is a shell script, and a shell keeps
-    one copy of each); valgrind then has to follow exec-env's execve into the program."""
+    """TB_WRAPPER, to run exec-env (which then execs the program). The wrapper comes first because
+    a wrapper may not pass repeated names on (Debian's valgrind is a shell script, and a shell
+    keeps one copy of each); valgrind must then follow exec-env's execve into the program."""
     out = list(WRAPPER)
     for i, word in enumerate(out):
         if os.path.basename(word).startswith("valgrind"):
@@ -457,10 +459,11 @@ def dup_probe():
                                stderr=subprocess.PIPE, timeout=TIMEOUT)
         except (OSError, subprocess.TimeoutExpired) as e:
             return "exec-env check failed: %s" % e
-    got = [l for l in p.stdout.decode(errors="replace").split("\n") if l.startswith(DUP_PROBE + "=")]
+    got = [l for l in p.stdout.decode(errors="replace").split("\n")
+           if l.startswith(DUP_PROBE + "=")]
     if p.returncode != 0 or got != want:
-        return "exec-env under TB_WRAPPER does not pass a repeated name on (exit %s, saw %s): %s" % (
-            p.returncode, got, p.stderr.decode(errors="replace")[-500:])
+        return ("exec-env under TB_WRAPPER does not pass a repeated name on (exit %s, saw %s): %s"
+                % (p.returncode, got, p.stderr.decode(errors="replace")[-500:]))
     return ""
 
 
@@ -590,7 +593,8 @@ class Case:
     def check_rules(self):
         """Rules every case file keeps, so that a case proves what its name says."""
         statuses = [v.strip() for k, v, _ in self.lines if k == "status"]
-        reasons = [v for k, v, _ in self.lines if k == "log" and v.split(None, 1)[:1] == ["message"]]
+        reasons = [v for k, v, _ in self.lines
+                   if k == "log" and v.split(None, 1)[:1] == ["message"]]
         if "401" in statuses and not reasons:
             raise CaseError("status: 401 needs a 'log: message ~ REASON' line: several checks "
                             "refuse with 401 invalid_client, and only the logged reason shows "
@@ -1112,12 +1116,15 @@ def main(argv):
     problem = prepare()
     # cases run in a pool of threads (each spends its time waiting for the program); their
     # results are printed in case order, each as soon as it and all before it are done
-    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs()) as pool:
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs())
+    try:
         results = [pool.submit(run_one, n, fname, problem) for n, fname in enumerate(cases, 1)]
         for fut in results:
             for line in fut.result():
                 print(line)
             sys.stdout.flush()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # Ctrl-C: the running cases finish, no more start
     return 0
 
 

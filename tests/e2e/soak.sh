@@ -42,7 +42,7 @@ mkdir -p "$W"
 # The registry: the PKI's client certificate is the one client, allowed the cloud-platform
 # scope, one service account, and the stand-in's fault scopes and accounts; spiffe.pem (signed
 # by the same CA) is verified but unknown.
-"$PYTHON3" - "$W/clients.json" "$SCOPE" "$SA" <<'PY' || { tap_rest "registry not written" fail; exit 1; }
+if ! "$PYTHON3" - "$W/clients.json" "$SCOPE" "$SA" <<'PY'
 import json, sys
 modes = ["refuse", "error500", "hang", "drop"]
 json.dump({"clients": [{
@@ -53,6 +53,10 @@ json.dump({"clients": [{
                         ["fault-%s@test-project.iam.gserviceaccount.com" % m for m in modes],
 }]}, open(sys.argv[1], "w"), indent=1)
 PY
+then
+	tap_rest "registry not written" fail
+	exit 1
+fi
 chmod 644 "$W/clients.json"
 
 # The stand-in verifies ID tokens, as STS does, against the broker's JWK Set; each request
@@ -108,10 +112,12 @@ broker() {
 BROKER=$(broker)
 case $BROKER in
 [0-9]*:[0-9]*)
-	tap_ok "lighttpd on port $TB_PORT with one token-broker process (pid ${BROKER%%:*}), stand-in on $SPORT"
+	tap_ok "lighttpd on port $TB_PORT with one token-broker process" \
+		"(pid ${BROKER%%:*}), stand-in on $SPORT"
 	;;
 *)
-	tap_not_ok "lighttpd with exactly one token-broker process (found: $(echo "$BROKER" | tr "\n" " "))"
+	tap_not_ok "lighttpd with exactly one token-broker process" \
+		"(found: $(echo "$BROKER" | tr "\n" " "))"
 	tap_rest "no single FastCGI process to watch" fail
 	exit 1
 	;;
@@ -132,7 +138,8 @@ start=$(date +%s)
 	--rss-bound "$SOAK_RSS_BOUND_KB" >"$W/client.out" 2>"$W/client.err"
 rc=$?
 elapsed=$(($(date +%s) - start))
-tap_diag "CPU seconds: token-broker $(cpu "$BROKER_PID"), lighttpd $(cpu "$TB_SERVER_PID"), stand-in $(cpu "$TB_STANDIN_PID"), $(sed -n 's/^CPU //p' "$W/client.err")"
+tap_diag "CPU seconds: token-broker $(cpu "$BROKER_PID"), lighttpd $(cpu "$TB_SERVER_PID"),\
+ stand-in $(cpu "$TB_STANDIN_PID"), $(sed -n 's/^CPU //p' "$W/client.err")"
 
 # The client's four checks (answers, VmRSS, descriptors, latency) and its figures.
 nchecks=0
@@ -193,4 +200,5 @@ if tb_bad=$(grep -m 5 -i -e 'died' -e 'child exited' -e 'child signalled' -e 're
 	-e 'overload' -e 'out-of-fds' -e 'connection limit' -e 'idle-timeout' "$LIGHTTPD_LOG"); then
 	tb_fail "lighttpd reports a backend problem:" "$tb_bad"
 fi
-tb_end "the broker's log ($(echo "$tb_out" | head -n 1)) has one startup, no CRITICAL line, no crash; lighttpd's reports no backend problem"
+tb_end "the broker's log ($(echo "$tb_out" | head -n 1)) has one startup, no CRITICAL line,\
+ no crash; lighttpd's reports no backend problem"

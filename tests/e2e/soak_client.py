@@ -20,7 +20,6 @@ import json
 import os
 import random
 import resource
-import socket
 import ssl
 import sys
 import threading

@@ -93,6 +93,7 @@ int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	char why[512] = "";
+	const char *utf8;
 
 	(void)argc;
 	(void)argv;
@@ -105,8 +106,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	write_file(registry_file, registry_json);
 	atexit(cleanup);
 	show = getenv("FUZZ_APP_SHOW") != NULL;
-	lenient_utf8 = getenv("FUZZ_APP_LOG_UTF8") != NULL &&
-	               strcmp(getenv("FUZZ_APP_LOG_UTF8"), "lenient") == 0;
+	utf8 = getenv("FUZZ_APP_LOG_UTF8");
+	lenient_utf8 = utf8 != NULL && strcmp(utf8, "lenient") == 0;
 	clearenv();
 	setenv("AUTH_FLOWS", "mtls-client-credentials,xlb-mtls-client-credentials", 1);
 	setenv("WORKLOAD_IDENTITY_PROJECT_NUMBER", "123456789012", 1);

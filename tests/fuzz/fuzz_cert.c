@@ -28,6 +28,7 @@ canonical(const struct tb_identity *id)
 
 	if (tb_b64_decode(id->sha256, strlen(id->sha256), TB_B64_STD, &h, &n) != 0 || n != 32)
 		abort();
+	/* cppcheck-suppress badBitmaskCheck ; TB_B64_STD is 0: named to say which alphabet */
 	if (tb_b64_encode(h, n, TB_B64_STD | TB_B64_NOPAD, &std) != 0 ||
 	    tb_b64_encode(h, n, TB_B64_URL | TB_B64_NOPAD, &url) != 0)
 		abort();

@@ -90,13 +90,14 @@ curl_easy_setopt(CURL *curl, CURLoption option, ...)
 		return CURLE_FAILED_INIT;
 	/* the argument's type follows from the option's number, as libcurl itself reads it */
 	va_start(ap, option);
-	/* NOLINTNEXTLINE(bugprone-branch-clone): the branches differ in va_arg's type */
+	/* NOLINTBEGIN(bugprone-branch-clone): va_arg's types differ (curl_off_t is long on LP64) */
 	if (option < CURLOPTTYPE_OBJECTPOINT)
 		cc = real(curl, option, va_arg(ap, long));
 	else if (option >= CURLOPTTYPE_OFF_T && option < CURLOPTTYPE_BLOB)
 		cc = real(curl, option, va_arg(ap, curl_off_t));
 	else
 		cc = real(curl, option, va_arg(ap, void *));
+	/* NOLINTEND(bugprone-branch-clone) */
 	va_end(ap);
 	return cc;
 }

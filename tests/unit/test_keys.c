@@ -579,7 +579,8 @@ int
 main(void)
 {
 	if (copy_fixtures() != 0) {
-		ok(0, "copy the key fixtures into %s", keydir);
+		ok(0, "copy the key fixtures into %s (is TB_SRCDIR set?)", keydir);
+		remove_fixtures();
 		return done_testing();
 	}
 	test_thumbprint();

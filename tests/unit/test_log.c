@@ -1,6 +1,7 @@
 /*
  * test_log.c: the JSON log line's exact shape, trace forms, labels, and the line cap: huge labels,
- * messages and traces are cut and marked, the line stays within TB_LOG_LINE_MAX and valid JSON.
+ * messages and traces are cut and marked, the line stays within TB_LOG_LINE_MAX and valid JSON;
+ * bytes that are not UTF-8 are replaced.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,6 +174,29 @@ test_line_cap(void)
 	free(ctl);
 }
 
+/* Bytes that are not UTF-8 become U+FFFD, one each, so that the line stays JSON text. */
+static void
+test_not_utf8(void)
+{
+	struct tb_log_ctx ctx = {.client_id = "id\xfe", .flow = "mtls-client-credentials"};
+	struct tb_json *doc;
+
+	log_and_parse("bytes that are not UTF-8", &ctx,
+	    "bad \xff \xc3( \xc0\xaf \xed\xa0\x80 \xf8 ok \xc3\xa9\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf "
+	    "end\xe2\x82",
+	    &doc);
+	is_str(tb_json_get_str(doc, "message"),
+	    "bad \xef\xbf\xbd \xef\xbf\xbd( \xef\xbf\xbd\xef\xbf\xbd "
+	    "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd \xef\xbf\xbd ok "
+	    "\xc3\xa9\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf "
+	    "end\xef\xbf\xbd\xef\xbf\xbd",
+	    "a stray byte, a lead without its continuation, an overlong form, a surrogate, a "
+	    "five-byte lead and a truncated end each become U+FFFD; UTF-8 up to U+10FFFF stays");
+	is_str(tb_json_get_str(tb_json_get(doc, "logging.googleapis.com/labels"), "client_id"),
+	    "id\xef\xbf\xbd", "in a label too");
+	tb_json_free(doc);
+}
+
 int
 main(void)
 {
@@ -235,6 +259,7 @@ main(void)
 	ok(strstr(s, TB_LOG_CUT_MARK "\"") != NULL, "the cut message ends with the mark");
 	free(s);
 	test_line_cap();
+	test_not_utf8();
 	tb_log_close();
 	unlink(path);
 	ok(tb_log_open("/nonexistent/dir/log", NULL) != 0, "an unwritable LOG_FILE is an error");
