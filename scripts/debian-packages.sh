@@ -8,7 +8,7 @@ TB_PKGS_BUILD="build-essential autoconf automake pkg-config libfcgi-dev libssl-d
 # Running the demo: lighttpd with its TLS module (a separate package since Debian 12).
 TB_PKGS_DEMO="lighttpd lighttpd-mod-openssl openssl curl jq"
 # Everything make check uses.
-TB_PKGS_TEST="apache2 libapache2-mod-fcgid python3 python3-cryptography valgrind nodejs npm
+TB_PKGS_TEST="time apache2 libapache2-mod-fcgid python3 python3-cryptography valgrind nodejs npm
 	ca-certificates"
 # scripts/lint's gates (scripts/test runs it first).
 TB_PKGS_TEST="$TB_PKGS_TEST clang clang-tidy clang-format cppcheck shellcheck"

@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <malloc.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -43,7 +44,11 @@ struct crl {
 	ASN1_INTEGER *number;            /* CRL number, or NULL */
 	struct entry *entries;
 	size_t n;
-	uint32_t *table; /* open addressing: index + 1 into entries, 0 for an empty slot */
+	/*
+	 * Open addressing: each slot is the serial's hash in the high half (so that a probe rarely
+	 * has to look at an entry) and its index + 1 into entries in the low half; 0 is empty.
+	 */
+	uint64_t *table;
 	size_t mask;
 };
 
@@ -112,6 +117,9 @@ hash(const uint8_t *p, size_t n)
 	return h;
 }
 
+#define SLOT_INDEX(v) ((size_t)((v)&0xffffffffu))
+#define SLOT_TAG(v) ((uint32_t)((v) >> 32))
+
 static int
 index_entries(struct crl *c)
 {
@@ -124,16 +132,19 @@ index_entries(struct crl *c)
 	c->mask = cap - 1;
 	for (i = 0; i < c->n; i++) {
 		const struct entry *e = &c->entries[i];
-		size_t slot = (size_t)hash(e->serial, e->len) & c->mask;
+		uint64_t h = hash(e->serial, e->len);
+		size_t slot = (size_t)h & c->mask;
 
 		for (;; slot = (slot + 1) & c->mask) {
 			const struct entry *o;
 
 			if (c->table[slot] == 0) {
-				c->table[slot] = (uint32_t)(i + 1);
+				c->table[slot] = (h >> 32) << 32 | (uint64_t)(i + 1);
 				break;
 			}
-			o = &c->entries[c->table[slot] - 1];
+			if (SLOT_TAG(c->table[slot]) != (uint32_t)(h >> 32))
+				continue;
+			o = &c->entries[SLOT_INDEX(c->table[slot]) - 1];
 			if (o->len == e->len && memcmp(o->serial, e->serial, e->len) == 0)
 				break; /* listed twice: the first stands */
 		}
@@ -144,14 +155,17 @@ index_entries(struct crl *c)
 static const struct entry *
 lookup(const struct crl *c, const uint8_t *key, uint8_t len)
 {
-	size_t slot = (size_t)hash(key, len) & c->mask;
+	uint64_t h = hash(key, len);
+	size_t slot = (size_t)h & c->mask;
 
 	for (;; slot = (slot + 1) & c->mask) {
 		const struct entry *e;
 
 		if (c->table[slot] == 0)
 			return NULL;
-		e = &c->entries[c->table[slot] - 1];
+		if (SLOT_TAG(c->table[slot]) != (uint32_t)(h >> 32))
+			continue;
+		e = &c->entries[SLOT_INDEX(c->table[slot]) - 1];
 		if (e->len == len && memcmp(e->serial, key, len) == 0)
 			return e;
 	}
@@ -648,6 +662,11 @@ tb_crlset_load(const struct tb_cas *cas, char *const *paths, size_t n, struct tb
 		} else
 			r = read_file(set, cas, paths[i], &count, why, whylen);
 	}
+	/*
+	 * A large CRL's decoding (a million entries is some 300 MB of OpenSSL objects) is freed by
+	 * now; hand those pages back so that a long-lived process keeps only the index.
+	 */
+	malloc_trim(0);
 	if (r != 0) {
 		tb_crlset_free(set);
 		return r;

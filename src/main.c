@@ -92,7 +92,7 @@ check_keys(const struct tb_config *cfg, int *errors)
 		struct tb_keyset *ks = NULL;
 
 		if (tb_keyset_load(one, 1, &ks, why, sizeof(why)) != 0) {
-			fprintf(stderr, "token-broker: SIGNING_KEYS: %s\n", why);
+			fprintf(stderr, "token-broker: %s\n", why); /* why names the setting */
 			(*errors)++;
 		}
 		tb_keyset_free(ks);
@@ -156,7 +156,7 @@ check_config(void)
 	check_revocation(cfg, &errors);
 	if (cfg->client_registry != NULL &&
 	    tb_registry_load(cfg->client_registry, &reg, why, sizeof(why)) != 0) {
-		fprintf(stderr, "token-broker: CLIENT_REGISTRY: %s\n", why);
+		fprintf(stderr, "token-broker: %s\n", why); /* why names the setting */
 		errors++;
 	}
 	if (cfg->log_file != NULL && !log_file_writable(cfg->log_file)) {

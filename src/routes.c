@@ -408,9 +408,11 @@ reload_crls(struct call *c)
 	struct tb_crlset *set = NULL;
 	char why[TB_CRL_WHY_MAX];
 	size_t crls, entries;
+	struct timespec t0, t1;
 
 	if (app->crl_watch == NULL || !tb_watch_changed(app->crl_watch, c->now))
 		return;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (tb_crlset_load(app->cas, app->cfg->crl_files, app->cfg->ncrl_files, &set, why,
 	        sizeof(why)) != 0) {
 		tb_log(TB_LOG_ERROR, "runtime.reload", &c->log,
@@ -422,8 +424,10 @@ reload_crls(struct call *c)
 	tb_crlset_free(app->crls);
 	app->crls = set;
 	crls = tb_crlset_count(set, &entries);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
 	tb_log(TB_LOG_INFO, "runtime.reload", &c->log,
-	    "CRL_FILES reloaded: %zu CRLs with %zu revoked serials", crls, entries);
+	    "CRL_FILES reloaded: %zu CRLs with %zu revoked serials in %ld ms", crls, entries,
+	    (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
 }
 
 /*
@@ -840,14 +844,20 @@ load_revocation(struct tb_app *app, char *why, size_t whylen)
 	const struct tb_config *cfg = app->cfg;
 	int r;
 
+	char detail[TB_CRL_WHY_MAX];
+
 	if (cfg->client_ca_file != NULL &&
-	    (r = tb_cas_load(cfg->client_ca_file, &app->cas, why, whylen)) != 0)
+	    (r = tb_cas_load(cfg->client_ca_file, &app->cas, detail, sizeof(detail))) != 0) {
+		snprintf(why, whylen, "CLIENT_CA_FILE: %s", detail);
 		return r;
+	}
 	if (cfg->ncrl_files == 0)
 		return 0;
-	if ((r = tb_crlset_load(app->cas, cfg->crl_files, cfg->ncrl_files, &app->crls, why,
-	         whylen)) != 0)
+	if ((r = tb_crlset_load(app->cas, cfg->crl_files, cfg->ncrl_files, &app->crls, detail,
+	         sizeof(detail))) != 0) {
+		snprintf(why, whylen, "CRL_FILES: %s", detail);
 		return r;
+	}
 	return tb_watch_new(cfg->crl_files, cfg->ncrl_files, time(NULL), &app->crl_watch);
 }
 

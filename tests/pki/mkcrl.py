@@ -13,6 +13,7 @@ Usage: mkcrl.py --ca CA.pem --key CA.key --out FILE [options]
   --issuer-from FILE         put this certificate's subject as the issuer (with another CA's
                              key: a CRL whose signature does not verify)
   --delta                    add a delta CRL indicator
+  --indirect                 add an issuing distribution point marking it an indirect CRL
   --der                      write DER instead of PEM
   --append                   append to FILE (PEM: several CRLs in one file)
 
@@ -20,6 +21,7 @@ The module's make_crl() is what mkpki.py uses for the fixed CRLs of the test PKI
 """
 
 import argparse
+import base64
 import datetime
 import os
 import sys
@@ -40,24 +42,99 @@ REASONS.update({"keyCompromise": x509.ReasonFlags.key_compromise,
 
 
 def make_crl(issuer_name, key, revoked=(), this_update=None, next_update=None, number=None,
-             delta=False, no_next_update=False):
+             delta=False, no_next_update=False, indirect=False):
     """A signed x509.CertificateRevocationList. revoked: (serial, when, reason or None)."""
     now = datetime.datetime.now(UTC).replace(microsecond=0)
     this_update = this_update or now - datetime.timedelta(hours=1)
     b = x509.CertificateRevocationListBuilder().issuer_name(issuer_name)
     b = b.last_update(this_update)
-    if not no_next_update:
-        b = b.next_update(next_update or now + datetime.timedelta(days=7))
+    # cryptography insists on a nextUpdate: a CRL without one is signed first with one, which
+    # without_next_update() then takes out
+    b = b.next_update(next_update or now + datetime.timedelta(days=7))
     b = b.add_extension(x509.CRLNumber(number if number is not None else int(now.timestamp())),
                         critical=False)
     if delta:
         b = b.add_extension(x509.DeltaCRLIndicator(1), critical=True)
+    if indirect:  # RFC 5280 section 5.2.5: the IDP is critical
+        b = b.add_extension(x509.IssuingDistributionPoint(
+            full_name=None, relative_name=None, only_contains_user_certs=False,
+            only_contains_ca_certs=False, only_some_reasons=None, indirect_crl=True,
+            only_contains_attribute_certs=False), critical=True)
     for serial, when, reason in revoked:
         rb = x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when)
         if reason is not None:
             rb = rb.add_extension(x509.CRLReason(reason), critical=False)
         b = b.add_revoked_certificate(rb.build())
-    return b.sign(key, hashes.SHA256())
+    crl = b.sign(key, hashes.SHA256())
+    return without_next_update(crl, key) if no_next_update else crl
+
+
+def _tlv(data, i):
+    """The DER element at data[i:]: (its end, where its content starts)."""
+    n = data[i + 1]
+    if n < 0x80:
+        return i + 2 + n, i + 2
+    k = n & 0x7F
+    n = int.from_bytes(data[i + 2:i + 2 + k], "big")
+    return i + 2 + k + n, i + 2 + k
+
+
+def without_next_update(crl, key):
+    """crl re-signed with key after taking its nextUpdate out (RFC 5280 makes it optional)."""
+    from cryptography.hazmat.primitives.asymmetric import ec, padding
+    tbs = crl.tbs_certlist_bytes
+    end, i = _tlv(tbs, 0)
+    fields = []
+    while i < end:
+        nxt, _ = _tlv(tbs, i)
+        fields.append(tbs[i:nxt])
+        i = nxt
+    # version, signature, issuer, thisUpdate, nextUpdate (UTCTime or GeneralizedTime), ...
+    assert fields[4][0] in (0x17, 0x18)
+    tbs = _der(0x30, b"".join(fields[:4] + fields[5:]))
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        sig = key.sign(tbs, ec.ECDSA(hashes.SHA256()))
+    else:
+        sig = key.sign(tbs, padding.PKCS1v15(), hashes.SHA256())
+    der = crl.public_bytes(serialization.Encoding.DER)
+    _, i = _tlv(der, 0)
+    i, _ = _tlv(der, i)  # past the old tbsCertList: the signatureAlgorithm follows
+    alg_end, _ = _tlv(der, i)
+    return x509.load_der_x509_crl(_der(0x30, tbs + der[i:alg_end] + _der(0x03, b"\x00" + sig)))
+
+
+def _der(tag, body):
+    n = len(body)
+    if n < 0x80:
+        head = bytes([n])
+    else:
+        b = n.to_bytes((n.bit_length() + 7) // 8, "big")
+        head = bytes([0x80 | len(b)]) + b
+    return bytes([tag]) + head + body
+
+
+def _int(v):
+    return _der(0x02, v.to_bytes(v.bit_length() // 8 + 1, "big"))
+
+
+def _utc(t):
+    return _der(0x17, t.strftime("%y%m%d%H%M%SZ").encode())
+
+
+def big_crl_der(ca, key, count, this_update, next_update, number):
+    """A CRL of count random serials, DER-encoded by hand: cryptography's builder takes minutes
+    for a million entries, this takes seconds. EC CA keys only (ecdsa-with-SHA256)."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    alg = bytes.fromhex("300a06082a8648ce3d040302")
+    when = _utc(this_update)
+    entries = b"".join(_der(0x30, _int(int.from_bytes(os.urandom(16), "big") >> 1 | 1) + when)
+                       for _ in range(count))
+    crl_number = _der(0x30, bytes.fromhex("0603551d14") + _der(0x04, _int(number)))
+    tbs = _der(0x30, _int(1) + alg + ca.subject.public_bytes() + _utc(this_update) +
+               _utc(next_update) + (_der(0x30, entries) if count else b"") +
+               _der(0xA0, _der(0x30, crl_number)))
+    sig = key.sign(tbs, ec.ECDSA(hashes.SHA256()))
+    return _der(0x30, tbs + alg + _der(0x03, b"\x00" + sig))
 
 
 def serial_of(text):
@@ -81,6 +158,7 @@ def main(argv):
     ap.add_argument("--number", type=int)
     ap.add_argument("--issuer-from")
     ap.add_argument("--delta", action="store_true")
+    ap.add_argument("--indirect", action="store_true")
     ap.add_argument("--der", action="store_true")
     ap.add_argument("--append", action="store_true")
     a = ap.parse_args(argv)
@@ -94,6 +172,15 @@ def main(argv):
             issuer = x509.load_pem_x509_certificate(f.read()).subject
     now = datetime.datetime.now(UTC).replace(microsecond=0)
     when = now - datetime.timedelta(minutes=30)
+    if a.count > 1000 and not (a.revoke or a.issuer_from or a.delta or a.no_next_update or
+                                 a.indirect):
+        this_update = now - datetime.timedelta(hours=a.this_update_hours or 1)
+        der = big_crl_der(ca, key, a.count, this_update,
+                          now + datetime.timedelta(hours=a.next_update_hours),
+                          a.number if a.number is not None else int(now.timestamp()))
+        data = der if a.der else (b"-----BEGIN X509 CRL-----\n" + base64.encodebytes(der) +
+                                  b"-----END X509 CRL-----\n")
+        return write_out(a, data)
     revoked = []
     for item in a.revoke:
         revoked.append((serial_of(item), when, REASONS[a.reason] if a.reason else None))
@@ -104,8 +191,13 @@ def main(argv):
     crl = make_crl(issuer, key, revoked,
                    this_update=now - datetime.timedelta(hours=a.this_update_hours),
                    next_update=now + datetime.timedelta(hours=a.next_update_hours),
-                   number=a.number, delta=a.delta, no_next_update=a.no_next_update)
+                   number=a.number, delta=a.delta, no_next_update=a.no_next_update,
+                   indirect=a.indirect)
     data = crl.public_bytes(serialization.Encoding.DER if a.der else serialization.Encoding.PEM)
+    return write_out(a, data)
+
+
+def write_out(a, data):
     # a dot file: the broker skips those in a CRL directory, and never reads half a CRL
     tmp = os.path.join(os.path.dirname(a.out) or ".", "." + os.path.basename(a.out) + ".tmp")
     if a.append:

@@ -34,6 +34,39 @@ Files (names are an interface: other layers rely on them):
   registry-0644.json            a registry naming client.pem (dnssan client.example.net) as
   registry-0664.json            "files-client": as it should be (0644), writable by group
   registry-0646.json            (0664) and by others (0646), both refused
+  client2.pem/.key              CN=client2.example.net, O=Example; SAN DNS:client2.example.net:
+                                a second client of the CA (the one a CRL does not list)
+  cas.pem                       ca.pem and untrusted-ca.pem in one bundle (CLIENT_CA_FILE with
+                                two CAs)
+The CRLs (made with mkcrl.make_crl; "current" means thisUpdate an hour before generation and
+nextUpdate CRL_DAYS after, so it stays current for the life of the PKI):
+  crl/ca-empty.pem              the CA's current CRL listing nothing (CRL number 1)
+  crl/ca-client.pem             the CA's current CRL listing client.pem, revoked at REVOKED_AT
+                                (2024-05-06T07:08:09Z), reason keyCompromise, beside two other
+                                serials (number 2)
+  crl/ca-client.der             the same CRL in DER
+  crl/ca-expired.pem            the CA's CRL listing nothing, thisUpdate 2020-01-01T00:00:00Z,
+                                nextUpdate 2020-02-01T00:00:00Z (out of date)
+  crl/ca-expired-client.pem     the same dates, listing client.pem
+  crl/ca-no-next-update.pem     the CA's CRL without nextUpdate (thisUpdate 2020-01-01), empty
+  crl/ca-badsig.pem             names the CA as issuer but is signed by untrusted-ca.key
+  crl/ca-delta.pem              a delta CRL of the CA
+  crl/ca-indirect.pem           an indirect CRL of the CA (issuing distribution point)
+  crl/ca-empty-0664.pem         ca-empty.pem writable by its group (refused)
+  crl/untrusted-empty.pem       untrusted-ca's current CRL listing nothing (an unknown issuer
+                                when CLIENT_CA_FILE is ca.pem alone)
+  crl/untrusted-client.pem      untrusted-ca's current CRL listing client.pem's serial (a CRL of
+                                another issuer: it does not revoke client.pem)
+  crl/garbage.pem               a PEM "X509 CRL" block whose content is not a CRL
+  crl/newest-a-old-revokes.pem  the CA's CRL of thisUpdate 2 h before generation, number 100,
+                                listing client.pem
+  crl/newest-b-new-empty.pem    thisUpdate 1 h before (newer than a despite number 1), empty
+  crl/newest-c-new-revokes.pem  the same thisUpdate as b, number 2 (newer than b), listing
+                                client.pem
+  crl/multi.pem                 a, b and untrusted-empty in one PEM file
+  crl-dir/                      a CRL directory: 10-ca.pem (= ca-client.pem), 20-untrusted.der
+                                (untrusted-empty in DER), and what the broker must skip: the
+                                dot file .30-partial.tmp and the directory sub/ (garbage both)
 Leaf certificates are valid from yesterday to +30 days unless said otherwise; the CAs from
 2019-12-01 to +10 years, so that the expired and the future leaf lie inside their issuer's span
 where it matters and the CAs never expire during a build tree's life.
@@ -51,10 +84,18 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mkcrl  # noqa: E402 (beside this file)
+
 REGENERATE_DAYS = 14
-PKI_VERSION = 3  # bumped when a file is added: a PKI of another version is made again
+PKI_VERSION = 4  # bumped when a file is added: a PKI of another version is made again
 OU_COUNT, OU_LEN = 60, 60  # ou60.pem: a subject just under cert.c's 4096-byte cap
 CLIENT_SERIAL = 0xC97771DBA8B770E1B6A73F4C9180427277B5FD  # high bit set: DER keeps a 00 byte
+CRL_DAYS = 4 * REGENERATE_DAYS  # a current CRL outlives the PKI it belongs to
+REVOKED_AT = datetime.datetime(2024, 5, 6, 7, 8, 9, tzinfo=datetime.timezone.utc)
+OLD_THIS_UPDATE = datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc)
+OLD_NEXT_UPDATE = datetime.datetime(2020, 2, 1, tzinfo=datetime.timezone.utc)
+GARBAGE_CRL = b"-----BEGIN X509 CRL-----\nbm90IGEgQ1JMIGF0IGFsbA==\n-----END X509 CRL-----\n"
 
 UTC = datetime.timezone.utc
 
@@ -230,6 +271,69 @@ def generate(outdir):
     write_mode(outdir, "signing-rsa-0640.pem", signing_rsa, 0o640)
     for mode in (0o644, 0o664, 0o646):
         write_mode(outdir, "registry-%04o.json" % mode, REGISTRY, mode)
+
+    leaf("client2", name("client2.example.net", "Example"),
+         sans=[x509.DNSName("client2.example.net")], eku=client_eku)
+    write(outdir, "cas.pem", cert_pem(ca) + cert_pem(unt_ca))
+    crls(outdir, now, ca, ca_key, unt_ca, unt_key)
+
+
+def crl_pem(crl):
+    return crl.public_bytes(serialization.Encoding.PEM)
+
+
+def crls(outdir, now, ca, ca_key, unt_ca, unt_key):
+    """The fixed CRLs of the docstring, in OUTDIR/crl and OUTDIR/crl-dir."""
+    for sub in ("crl", "crl-dir", os.path.join("crl-dir", "sub")):
+        os.makedirs(os.path.join(outdir, sub), exist_ok=True)
+    tu = now - datetime.timedelta(hours=1)
+    nu = now + datetime.timedelta(days=CRL_DAYS)
+    client = [(CLIENT_SERIAL, REVOKED_AT, x509.ReasonFlags.key_compromise)]
+    others = [(0x1234, REVOKED_AT, None), (0x0ABCDEF0123456789, REVOKED_AT,
+                                             x509.ReasonFlags.superseded)]
+
+    def make(issuer, key, revoked=(), **kw):
+        kw.setdefault("this_update", tu)
+        kw.setdefault("next_update", nu)
+        return mkcrl.make_crl(issuer.subject, key, revoked, **kw)
+
+    def put(fname, data, mode=None):
+        if mode is None:
+            write(outdir, os.path.join("crl", fname), data)
+        else:
+            write_mode(outdir, os.path.join("crl", fname), data, mode)
+
+    empty = crl_pem(make(ca, ca_key, number=1))
+    revoking = make(ca, ca_key, client + others, number=2)
+    unt_empty = make(unt_ca, unt_key, number=1)
+    put("ca-empty.pem", empty)
+    put("ca-empty-0664.pem", empty, 0o664)
+    put("ca-client.pem", crl_pem(revoking))
+    put("ca-client.der", revoking.public_bytes(serialization.Encoding.DER))
+    put("ca-expired.pem", crl_pem(make(ca, ca_key, number=3, this_update=OLD_THIS_UPDATE,
+                                       next_update=OLD_NEXT_UPDATE)))
+    put("ca-expired-client.pem", crl_pem(make(ca, ca_key, client, number=4,
+                                              this_update=OLD_THIS_UPDATE,
+                                              next_update=OLD_NEXT_UPDATE)))
+    put("ca-no-next-update.pem", crl_pem(make(ca, ca_key, number=5, this_update=OLD_THIS_UPDATE,
+                                              no_next_update=True)))
+    put("ca-badsig.pem", crl_pem(make(ca, unt_key, number=6)))
+    put("ca-delta.pem", crl_pem(make(ca, ca_key, number=7, delta=True)))
+    put("ca-indirect.pem", crl_pem(make(ca, ca_key, number=8, indirect=True)))
+    put("untrusted-empty.pem", crl_pem(unt_empty))
+    put("untrusted-client.pem", crl_pem(make(unt_ca, unt_key, client, number=2)))
+    put("garbage.pem", GARBAGE_CRL)
+    a = crl_pem(make(ca, ca_key, client, number=100, this_update=tu - datetime.timedelta(hours=1)))
+    b = crl_pem(make(ca, ca_key, number=1))
+    put("newest-a-old-revokes.pem", a)
+    put("newest-b-new-empty.pem", b)
+    put("newest-c-new-revokes.pem", crl_pem(make(ca, ca_key, client, number=2)))
+    put("multi.pem", a + b + crl_pem(unt_empty))
+    write(outdir, os.path.join("crl-dir", "10-ca.pem"), crl_pem(revoking))
+    write(outdir, os.path.join("crl-dir", "20-untrusted.der"),
+          unt_empty.public_bytes(serialization.Encoding.DER))
+    write(outdir, os.path.join("crl-dir", ".30-partial.tmp"), GARBAGE_CRL)
+    write(outdir, os.path.join("crl-dir", "sub", "garbage.pem"), GARBAGE_CRL)
 
 
 def main(argv):
