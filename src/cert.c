@@ -424,8 +424,7 @@ tb_cert_identity(
 		goto out;
 	}
 	if ((r = sans(x, id, why, whylen)) != 0 || (r = subject(x, id, why, whylen)) != 0 ||
-	    (r = issuer(x, id, why, whylen)) != 0 ||
-	    (r = fill_empty(id)) != 0)
+	    (r = issuer(x, id, why, whylen)) != 0 || (r = fill_empty(id)) != 0)
 		goto out;
 	*out = id;
 	id = NULL; /* transferred */

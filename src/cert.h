@@ -6,11 +6,15 @@
 #include <time.h>
 
 #define TB_CERT_PEM_MAX (64 * 1024) /* longest SSL_CLIENT_CERT value accepted */
+#define TB_CERT_SANS_MAX 1024       /* DNS or URI SANs of one kind: groups try each of them */
 #define TB_WHY_MAX 256              /* room for the logged reason of a refusal */
+
+struct x509_st; /* OpenSSL's X509 */
 
 /*
  * What the broker knows of an authenticated client. Every string is owned by the identity and
- * never NULL once built: an attribute the certificate lacks is "".
+ * never NULL once built: an attribute the certificate lacks is "". The SAN lists hold every
+ * SAN of the kind in certificate order (or header order), and are NULL when there is none.
  */
 struct tb_identity {
 	char *sha256;   /* unpadded standard base64 of SHA-256 over the DER: x5_sha256 */
@@ -27,6 +31,11 @@ struct tb_identity {
 	unsigned char *issuer_der; /* DER of the issuer Name, for revocation (NULL for headers) */
 	size_t issuer_der_len;
 	time_t not_before, not_after; /* 0 when unknown (load-balancer headers without them) */
+	char **dns_sans; /* every dNSName SAN, for registry groups: ndns_sans of them */
+	size_t ndns_sans;
+	char **uri_sans; /* every URI SAN, SPIFFE IDs included: nuri_sans of them */
+	size_t nuri_sans;
+	struct x509_st *cert; /* the parsed certificate, for issuer binding (NULL for headers) */
 	char *client_id;  /* set by the flow: the attribute MTLS_CLIENT_ID names, or a header */
 	const char *flow; /* static flow name, for amr */
 };
@@ -43,8 +52,8 @@ int tb_cert_pem_to_der(const char *value, size_t len, unsigned char **der, size_
 /*
  * Builds an identity from an SSL_CLIENT_CERT value (any form tb_cert_pem_to_der takes). Refuses
  * (TB_ERR_CLIENT, with the reason written into why) a certificate that cannot be parsed, one
- * outside its validity period at now, and one that is a CA (basicConstraints CA:TRUE).
- * client_id and flow are left for the caller.
+ * outside its validity period at now, one that is a CA (basicConstraints CA:TRUE), and one with
+ * more than TB_CERT_SANS_MAX DNS or URI SANs. client_id and flow are left for the caller.
  */
 int tb_cert_identity(
     const char *value, size_t len, time_t now, struct tb_identity **out, char *why, size_t whylen);
@@ -67,7 +76,8 @@ enum tb_xlb_header {
 /*
  * Builds an identity from the load balancer's header values (indexed by enum tb_xlb_header, NULL
  * when absent), as the original service did: the chain-verified header must be "true"
- * (case-insensitive); SAN headers are base64 comma lists of which the first is kept; the
+ * (case-insensitive); SAN headers are base64 comma lists: the first is dns_san or uri_san, and
+ * every non-empty element (each printable, at most TB_CERT_SANS_MAX) goes in the lists; the
  * validity headers (RFC 3339), when present, are checked against now. client_id is the value of
  * the configured client-id header and must not be empty. TB_ERR_CLIENT and why on refusal.
  */

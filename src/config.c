@@ -251,13 +251,9 @@ load_audience(struct loader *l, struct tb_config *c)
 		tb_buf_free(&b);
 	}
 	if (aud != NULL) {
-		for (const char *p = aud; *p != '\0'; p++) {
-			if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f) {
-				problem(l, 0, "TOKEN_AUDIENCE",
-				    "must not contain spaces or control characters");
-				break; /* one line for the setting, not one per character */
-			}
-		}
+		if (!tb_valid_audience(aud))
+			problem(l, 0, "TOKEN_AUDIENCE",
+			    "must be 1 to %d printable characters without spaces", TB_AUDIENCE_MAX);
 		c->audience = aud;
 	} else if (c->sts_audience != NULL) {
 		tb_buf_init(&b, VALUE_MAX);
@@ -526,6 +522,12 @@ load(tb_config_report_fn report, void *arg, int keep, struct tb_config **out)
 	load_mtls(&l, c);
 	c->client_registry = value(&l, "CLIENT_REGISTRY");
 	load_revocation(&l, c);
+	load_list(&l, "TOKEN_AUDIENCES", c->audiences, TB_AUDIENCES_MAX, &c->naudiences);
+	for (size_t i = 0; i < c->naudiences; i++)
+		if (c->audiences[i] != NULL && !tb_valid_audience(c->audiences[i]))
+			problem(&l, 0, "TOKEN_AUDIENCES",
+			    "'%s' is not an audience (printable, no spaces, at most %d bytes)",
+			    c->audiences[i], TB_AUDIENCE_MAX);
 	load_upstream(&l, c);
 	c->log_file = value(&l, "LOG_FILE");
 	c->cloud_project = value(&l, "GOOGLE_CLOUD_PROJECT");
@@ -576,6 +578,8 @@ tb_config_free(struct tb_config *c)
 	free(c->sts_endpoint);
 	free(c->iam_endpoint);
 	free(c->metadata_host);
+	for (i = 0; i < c->naudiences; i++)
+		free(c->audiences[i]);
 	free(c->client_ca_file);
 	for (i = 0; i < c->ncrl_files; i++)
 		free(c->crl_files[i]);

@@ -16,6 +16,7 @@
 
 #define TB_CRL_PATHS_MAX 64 /* entries of CRL_FILES */
 #define TB_CRL_URLS_MAX 64  /* entries of CRL_URLS */
+#define TB_AUDIENCES_MAX 64 /* entries of TOKEN_AUDIENCES */
 
 enum tb_flow_kind { TB_FLOW_MTLS, TB_FLOW_XLB };
 
@@ -48,6 +49,8 @@ struct tb_config {
 	char *xlb_client_id_header;
 	char *sts_endpoint, *iam_endpoint, *metadata_host;
 	long upstream_timeout;
+	char *audiences[TB_AUDIENCES_MAX]; /* TOKEN_AUDIENCES: further audiences clients may ask for */
+	size_t naudiences;
 	char *client_ca_file; /* CLIENT_CA_FILE */
 	char *crl_files[TB_CRL_PATHS_MAX]; /* CRL_FILES: files or directories */
 	size_t ncrl_files;

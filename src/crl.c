@@ -15,9 +15,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cert.h"
 #include "crypto.h"
 #include "err.h"
 #include "file.h"
+#include "log.h"
 #include "text.h"
 
 #define SERIAL_MAX 32    /* octets of a serial the index holds (RFC 5280 allows 20) */
@@ -436,6 +438,8 @@ keep(struct tb_crlset *set, struct crl *c)
 			crl_free(c);
 		return 0;
 	}
+	/* an array of pointers: sizeof(struct crl *) is meant */
+	/* NOLINTNEXTLINE(bugprone-sizeof-expression) */
 	if ((grown = realloc(set->crls, (set->n + 1) * sizeof(*grown))) == NULL) {
 		crl_free(c);
 		return TB_ERR_ALLOC;
@@ -808,4 +812,52 @@ tb_crlset_check_serial(
 			*res = one;
 	}
 	return 0;
+}
+
+int
+tb_crlset_decide(const struct tb_crlset *set, const struct tb_identity *id, time_t now,
+    int lenient, const struct tb_log_ctx *log, char *why, size_t whylen)
+{
+	struct tb_rev_result res;
+	char t[TB_TIME_TEXT_LEN];
+	int r;
+
+	if (set == NULL)
+		return 0;
+	if (id->issuer_der != NULL)
+		r = tb_crlset_check(set, id->issuer_der, id->issuer_der_len, id->serial, now, &res);
+	else
+		r = tb_crlset_check_serial(set, id->serial, now, &res);
+	if (r != 0) {
+		tb_whyf(why, whylen, "its revocation cannot be checked: the serial '%s' is not hex",
+		    id->serial);
+		return TB_ERR_CLIENT;
+	}
+	switch (res.status) {
+	case TB_REV_GOOD: return 0;
+	case TB_REV_REVOKED:
+		tb_time_text(res.revoked_at, t);
+		tb_whyf(why, whylen,
+		    "the certificate is revoked: serial %s, revoked at %s, reason %s, by the CRL of "
+		    "'%s'",
+		    id->serial, t, res.reason, res.issuer);
+		return TB_ERR_CLIENT;
+	case TB_REV_NO_CRL:
+		tb_whyf(why, whylen, "no CRL of the issuer '%s' is loaded", res.issuer);
+		break;
+	case TB_REV_STALE:
+		tb_time_text(res.since, t);
+		tb_whyf(why, whylen, "the CRL of '%s' is out of date since %s (its nextUpdate)",
+		    res.issuer, t);
+		break;
+	}
+	if (lenient) {
+		tb_log(TB_LOG_WARNING, "api.token", log,
+		    "Accepted a certificate whose revocation is not known (REVOCATION=lenient): %s",
+		    why);
+		return 0;
+	}
+	tb_log(TB_LOG_ERROR, "api.token", log,
+	    "Refused a certificate whose revocation is not known (REVOCATION=strict): %s", why);
+	return TB_ERR_CLIENT;
 }

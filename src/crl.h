@@ -94,4 +94,17 @@ int tb_crlset_check(const struct tb_crlset *set, const unsigned char *issuer_der
 int tb_crlset_check_serial(
     const struct tb_crlset *set, const char *serial, time_t now, struct tb_rev_result *res);
 
+struct tb_identity;
+struct tb_log_ctx;
+
+/*
+ * The revocation decision for an authenticated identity (SPEC.md section 9), with set NULL
+ * when CRL_FILES is unset (then always 0): a certificate with its issuer is looked up in its
+ * issuer's CRL, the load balancer's serial in every CRL. 0 to go on, or TB_ERR_CLIENT with the
+ * reason in why (revoked: serial, time, reason and CRL). A missing or out-of-date CRL logs an
+ * ERROR line and refuses, or with lenient logs a WARNING and goes on; log is the request's.
+ */
+int tb_crlset_decide(const struct tb_crlset *set, const struct tb_identity *id, time_t now,
+    int lenient, const struct tb_log_ctx *log, char *why, size_t whylen);
+
 #endif

@@ -25,6 +25,7 @@ tb_err_str(int r)
 	case TB_ERR_DENIED: return "upstream refused";
 	case TB_ERR_UNAVAILABLE: return "upstream unavailable";
 	case TB_ERR_UPSTREAM: return "unexpected upstream reply";
+	case TB_ERR_TARGET: return "audience not allowed";
 	}
 	return "unknown error";
 }

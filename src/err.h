@@ -30,6 +30,7 @@ enum tb_err {
 	TB_ERR_UNAVAILABLE =
 	    -18,               /* Google unreachable, timed out or 5xx: temporarily_unavailable */
 	TB_ERR_UPSTREAM = -19, /* Google answered something it does not document */
+	TB_ERR_TARGET = -20,   /* invalid_target: an audience the client may not ask for */
 };
 
 /* The name of an error code, for logs: a static string, never NULL. */

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "app.h"
 #include "config.h"
 #include "crl.h"
 #include "err.h"

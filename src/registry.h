@@ -9,6 +9,7 @@
 
 #define TB_REGISTRY_FILE_MAX (1024 * 1024) /* bytes of registry JSON */
 #define TB_REGISTRY_CLIENTS_MAX 10000
+#define TB_REGISTRY_WHY_MAX 1024 /* a reason for refusing a registry: the file, the entry, why */
 
 struct tb_registry;
 struct tb_client; /* one entry, borrowed from its registry */
@@ -24,6 +25,8 @@ int tb_registry_load(const char *file, struct tb_registry **out, char *why, size
 int tb_registry_parse(const char *text, size_t len, const char *file, struct tb_registry **out,
     char *why, size_t whylen);
 void tb_registry_free(struct tb_registry *reg);
+/* How many clients (and groups) the registry holds, for logs. */
+size_t tb_registry_count(const struct tb_registry *reg);
 
 /* The entry whose match the identity satisfies, or NULL (an unregistered client). */
 const struct tb_client *tb_registry_match(
@@ -34,6 +37,8 @@ const char *tb_client_id(const struct tb_client *cl);
 int tb_client_validity(const struct tb_client *cl);
 /* 1 when every space-separated scope in scope is on the entry's allow-list. */
 int tb_client_allows_scope(const struct tb_client *cl, const char *scope);
+/* 1 when the audience is on the entry's audiences allow-list. */
+int tb_client_allows_audience(const struct tb_client *cl, const char *audience);
 /* 1 when the service account is on the entry's allow-list. */
 int tb_client_allows_account(const struct tb_client *cl, const char *account);
 

@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -458,4 +459,130 @@ tb_form_get(const struct tb_form *form, const char *name, const char **value)
 			*value = form->fields[i].value;
 	}
 	return count;
+}
+
+int
+tb_form_asks_external(const char *body, size_t len)
+{
+	static const char field[] = "format=external_credential";
+	size_t n = sizeof(field) - 1, pos = 0;
+
+	while (pos < len) {
+		const char *amp = memchr(body + pos, '&', len - pos);
+		size_t seg = amp != NULL ? (size_t)(amp - (body + pos)) : len - pos;
+
+		if (seg == n && memcmp(body + pos, field, n) == 0)
+			return 1;
+		pos += seg + 1;
+	}
+	return 0;
+}
+
+/* One parameter: at most once, and "" counts as absent. */
+static int
+param(const struct tb_form *form, const char *name, const char **value, char desc[TB_DESC_MAX])
+{
+	if (tb_form_get(form, name, value) > 1) {
+		snprintf(desc, TB_DESC_MAX, "The parameter '%s' is repeated", name);
+		return TB_ERR_REQUEST;
+	}
+	if (*value != NULL && **value == '\0')
+		*value = NULL;
+	return 0;
+}
+
+/* The body as a form: its state, its content type, its decoding. */
+static int
+token_form(const struct tb_request *req, struct tb_token_params *p, char desc[TB_DESC_MAX])
+{
+	const char *body;
+	size_t len;
+	int r;
+
+	if (tb_request_body_fault(req) == TB_BODY_TOO_LARGE) {
+		snprintf(desc, TB_DESC_MAX, "The request body is larger than %d bytes", TB_BODY_MAX);
+		return TB_ERR_TOO_LARGE;
+	}
+	if (tb_request_body_fault(req) == TB_BODY_SHORT) {
+		snprintf(desc, TB_DESC_MAX, "The request body is shorter than its Content-Length");
+		return TB_ERR_REQUEST;
+	}
+	if (!tb_content_type_is_form(tb_request_param(req, "CONTENT_TYPE"))) {
+		snprintf(desc, TB_DESC_MAX,
+		    "The request body must be application/x-www-form-urlencoded");
+		return TB_ERR_MEDIA;
+	}
+	body = tb_request_body(req, &len);
+	if ((r = tb_form_parse(body, len, &p->form)) != 0) {
+		/* still answer an executable in its own form when it asked for it */
+		p->ext = tb_form_asks_external(body, len);
+		snprintf(desc, TB_DESC_MAX, "The request body is not a valid form");
+	}
+	return r;
+}
+
+/* Each parameter's own rule, and the rules between them. */
+static int
+token_rules(struct tb_token_params *p, char desc[TB_DESC_MAX])
+{
+	if (p->grant == NULL) {
+		snprintf(desc, TB_DESC_MAX, "A grant type is required");
+		return TB_ERR_REQUEST;
+	}
+	if (strcmp(p->grant, "client_credentials") != 0) {
+		snprintf(desc, TB_DESC_MAX, "The grant type must be client_credentials");
+		return TB_ERR_GRANT;
+	}
+	if (p->scope != NULL && !tb_valid_scope(p->scope)) {
+		snprintf(desc, TB_DESC_MAX, "The scope is not a list of scope tokens");
+		return TB_ERR_REQUEST;
+	}
+	if (p->account != NULL && (p->scope == NULL || !tb_valid_email(p->account))) {
+		snprintf(desc, TB_DESC_MAX,
+		    p->scope == NULL ? "A service_account needs a scope"
+		                     : "The service_account is not an email address");
+		return TB_ERR_REQUEST;
+	}
+	if (p->audience != NULL && p->scope != NULL) {
+		/* STS takes only the pool's audience (SPEC.md section 4) */
+		snprintf(desc, TB_DESC_MAX, "An audience cannot be combined with a scope");
+		return TB_ERR_REQUEST;
+	}
+	if (p->audience != NULL && !tb_valid_audience(p->audience)) {
+		snprintf(desc, TB_DESC_MAX, "The audience is not valid");
+		return TB_ERR_REQUEST;
+	}
+	return 0;
+}
+
+int
+tb_token_params_parse(
+    const struct tb_request *req, struct tb_token_params *p, char desc[TB_DESC_MAX])
+{
+	const char *format;
+	int r;
+
+	memset(p, 0, sizeof(*p));
+	if ((r = token_form(req, p, desc)) != 0)
+		return r;
+	/* the format first, so that every later error is told in the form asked for */
+	if ((r = param(p->form, "format", &format, desc)) != 0)
+		return r;
+	p->ext = format != NULL && strcmp(format, "external_credential") == 0;
+	if ((r = param(p->form, "grant_type", &p->grant, desc)) != 0 ||
+	    (r = param(p->form, "client_id", &p->client_id, desc)) != 0 ||
+	    (r = param(p->form, "audience", &p->audience, desc)) != 0)
+		return r;
+	/* an executable's request ignores scope and service_account altogether (SPEC.md 4) */
+	if (!p->ext && ((r = param(p->form, "scope", &p->scope, desc)) != 0 ||
+	                   (r = param(p->form, "service_account", &p->account, desc)) != 0))
+		return r;
+	return token_rules(p, desc);
+}
+
+void
+tb_token_params_free(struct tb_token_params *p)
+{
+	tb_form_free(p->form);
+	memset(p, 0, sizeof(*p));
 }

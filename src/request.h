@@ -91,4 +91,29 @@ void tb_form_free(struct tb_form *form);
 /* How many times name occurs; *value (borrowed) is its first value when it does. */
 int tb_form_get(const struct tb_form *form, const char *name, const char **value);
 
+/* The token request's parameters (SPEC.md section 4), decoded and checked. */
+struct tb_token_params {
+	struct tb_form *form; /* owns the strings below */
+	const char *grant, *scope, *account, *client_id, *audience; /* NULL when absent or "" */
+	int ext; /* format=external_credential: answers (errors too) in the executable's form */
+};
+
+#define TB_DESC_MAX 512 /* an error_description, for the client */
+
+/*
+ * Parses a POST /token request: its body's state, content type and form, then each parameter
+ * (at most once; "" counts as absent, RFC 6749 section 3.1). format is read first, so that p->ext
+ * is set for every later refusal, even one of a body that does not decode. An executable's
+ * request ignores scope and service_account. 0 and *p (tb_token_params_free), or an error with
+ * the client's description in desc (TB_DESC_MAX bytes): TB_ERR_TOO_LARGE, TB_ERR_MEDIA,
+ * TB_ERR_REQUEST (bad body, repeated or malformed parameter, grant_type missing,
+ * service_account without scope, audience with scope), TB_ERR_GRANT, TB_ERR_ALLOC.
+ */
+int tb_token_params_parse(
+    const struct tb_request *req, struct tb_token_params *p, char desc[TB_DESC_MAX]);
+void tb_token_params_free(struct tb_token_params *p);
+
+/* Does a raw form body (one that may not decode) hold format=external_credential? */
+int tb_form_asks_external(const char *body, size_t len);
+
 #endif

@@ -1,6 +1,8 @@
 /* routes.c: the endpoints; where errors become HTTP statuses and OAuth bodies. */
 #include "routes.h"
 
+#include "app.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,37 +13,21 @@
 #include "flow.h"
 #include "google.h"
 #include "json.h"
-#include "keys.h"
 #include "log.h"
 #include "registry.h"
 #include "signer.h"
 #include "token.h"
 #include "text.h"
 #include "valid.h"
-#include "watch.h"
 
 #define ISSUER_MAX 1024
 _Static_assert(TB_ISSUER_MAX < ISSUER_MAX, "TOKEN_ISSUER must fit the endpoint buffers");
-#define DESC_MAX 512 /* an error_description */
+
 #define SECONDS_PER_MINUTE 60
 #define HEADER_VALUE_MAX 64 /* a header value the routes format (max-age, Retry-After) */
 #define EXT_TOKEN_TYPE "urn:ietf:params:oauth:token-type:id_token"
 #define ACCESS_LIFETIME_MAX 3600 /* generateAccessToken's limit without an org policy */
 
-struct tb_app {
-	const struct tb_config *cfg;
-	struct tb_google *google;
-	struct tb_signer *signer;
-	struct tb_registry *registry; /* NULL: every verified certificate is a client */
-	struct tb_cas *cas;           /* CLIENT_CA_FILE, or NULL */
-	struct tb_crlset *crls;       /* the CRLs in force, or NULL without CRL_FILES */
-	struct tb_watch *crl_watch;   /* notices changed CRL files */
-	char *discovery;              /* rendered once when nothing in it depends on the request */
-	/* every request variable the broker reads: each must occur at most once in a request */
-	char flow_vars[TB_FLOW_VARS_MAX][TB_HEADER_VAR_MAX + 1];
-	const char *vars[TB_REQUEST_NVARS + TB_FLOW_VARS_MAX];
-	size_t nvars;
-};
 
 /* What one request carries through the handlers. */
 struct call {
@@ -88,6 +74,7 @@ status_of(int err, const char **code)
 	case TB_ERR_GRANT: *code = "unsupported_grant_type"; return 400;
 	case TB_ERR_SCOPE: *code = "invalid_scope"; return 400;
 	case TB_ERR_UNAUTHORIZED: *code = "unauthorized_client"; return 400;
+	case TB_ERR_TARGET: *code = "invalid_target"; return 400;
 	case TB_ERR_DENIED: *code = "access_denied"; return 403;
 	case TB_ERR_UNAVAILABLE:
 	case TB_ERR_UPSTREAM: *code = "temporarily_unavailable"; return 503;
@@ -382,108 +369,6 @@ out:
 	return r;
 }
 
-/* One of the token request's parameters: at most once, and "" counts as absent (RFC 6749 3.1). */
-static int
-param(const struct tb_form *form, const char *name, const char **value, char *desc)
-{
-	int n = tb_form_get(form, name, value);
-
-	if (n > 1) {
-		snprintf(desc, DESC_MAX, "The parameter '%s' is repeated", name);
-		return TB_ERR_REQUEST;
-	}
-	if (*value != NULL && **value == '\0')
-		*value = NULL;
-	return 0;
-}
-
-/*
- * Swaps in a changed set of CRLs, whole, before the request that noticed the change; a set that
- * does not load is refused and the last good one stays in force.
- */
-static void
-reload_crls(struct call *c)
-{
-	struct tb_app *app = c->app;
-	struct tb_crlset *set = NULL;
-	char why[TB_CRL_WHY_MAX];
-	size_t crls, entries;
-	struct timespec t0, t1;
-
-	if (app->crl_watch == NULL || !tb_watch_changed(app->crl_watch, c->now))
-		return;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (tb_crlset_load(app->cas, app->cfg->crl_files, app->cfg->ncrl_files, &set, why,
-	        sizeof(why)) != 0) {
-		tb_log(TB_LOG_ERROR, "runtime.reload", &c->log,
-		    "CRL_FILES changed but the new set is refused, the last good set stays in force: "
-		    "%s",
-		    why);
-		return;
-	}
-	tb_crlset_free(app->crls);
-	app->crls = set;
-	crls = tb_crlset_count(set, &entries);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	tb_log(TB_LOG_INFO, "runtime.reload", &c->log,
-	    "CRL_FILES reloaded: %zu CRLs with %zu revoked serials in %ld ms", crls, entries,
-	    (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
-}
-
-/*
- * Is the certificate revoked, or undecidable (SPEC.md section 9)? 0 to go on, or TB_ERR_CLIENT
- * with the reason in why; a missing or out-of-date CRL is an ERROR line under
- * REVOCATION=strict (refused) and a WARNING under lenient (accepted).
- */
-static int
-revocation(struct call *c, const struct tb_identity *id, char *why, size_t whylen)
-{
-	const struct tb_config *cfg = c->app->cfg;
-	struct tb_rev_result res;
-	char t[TB_TIME_TEXT_LEN];
-	int r;
-
-	if (c->app->crls == NULL)
-		return 0;
-	if (id->issuer_der != NULL)
-		r = tb_crlset_check(c->app->crls, id->issuer_der, id->issuer_der_len, id->serial,
-		    c->now, &res);
-	else
-		r = tb_crlset_check_serial(c->app->crls, id->serial, c->now, &res);
-	if (r != 0) {
-		tb_whyf(why, whylen, "its revocation cannot be checked: the serial '%s' is not hex",
-		    id->serial);
-		return TB_ERR_CLIENT;
-	}
-	switch (res.status) {
-	case TB_REV_GOOD: return 0;
-	case TB_REV_REVOKED:
-		tb_time_text(res.revoked_at, t);
-		tb_whyf(why, whylen,
-		    "the certificate is revoked: serial %s, revoked at %s, reason %s, by the CRL of "
-		    "'%s'",
-		    id->serial, t, res.reason, res.issuer);
-		return TB_ERR_CLIENT;
-	case TB_REV_NO_CRL:
-		tb_whyf(why, whylen, "no CRL of the issuer '%s' is loaded", res.issuer);
-		break;
-	case TB_REV_STALE:
-		tb_time_text(res.since, t);
-		tb_whyf(why, whylen, "the CRL of '%s' is out of date since %s (its nextUpdate)",
-		    res.issuer, t);
-		break;
-	}
-	if (cfg->revocation_lenient) {
-		tb_log(TB_LOG_WARNING, "api.token", &c->log,
-		    "Accepted a certificate whose revocation is not known (REVOCATION=lenient): %s",
-		    why);
-		return 0;
-	}
-	tb_log(TB_LOG_ERROR, "api.token", &c->log,
-	    "Refused a certificate whose revocation is not known (REVOCATION=strict): %s", why);
-	return TB_ERR_CLIENT;
-}
-
 /* Google's part: STS, then impersonation. Fills the access token and its lifetime. */
 static int
 access_token(struct call *c, const struct tb_identity *id, const char *id_token, const char *scope,
@@ -522,216 +407,221 @@ fail:
 	    "Issuing access token for client '%s' failed: %s: %s", id->client_id, tb_err_str(r),
 	    detail);
 	if (r == TB_ERR_DENIED)
-		snprintf(desc, DESC_MAX, "%s", detail); /* Google's own words, as SPEC.md asks */
+		snprintf(desc, TB_DESC_MAX, "%s", detail); /* Google's own words, as SPEC.md asks */
 	else if (r == TB_ERR_REQUEST)
-		snprintf(desc, DESC_MAX, "The scope or service_account is not valid");
+		snprintf(desc, TB_DESC_MAX, "The scope or service_account is not valid");
 	else if (r == TB_ERR_UNAVAILABLE || r == TB_ERR_UPSTREAM)
 		snprintf(
-		    desc, DESC_MAX, "Google's token services are unavailable; try again later");
+		    desc, TB_DESC_MAX, "Google's token services are unavailable; try again later");
 	else
-		snprintf(desc, DESC_MAX, "Issuing an access token failed");
+		snprintf(desc, TB_DESC_MAX, "Issuing an access token failed");
 	return r;
 }
 
-/* Does a raw form body (one that did not decode) hold format=external_credential? */
-static int
-asks_external(const char *body, size_t len)
+/* Labels the request's log lines with the client (borrowed from id until token() returns). */
+static void
+log_identity(struct call *c, const struct tb_identity *id)
 {
-	static const char field[] = "format=external_credential";
-	size_t n = sizeof(field) - 1, pos = 0;
+	c->log.client_id = id != NULL ? id->client_id : NULL;
+	c->log.x5_sha256 = id != NULL ? id->sha256 : NULL;
+	c->log.x5_serial = id != NULL ? id->serial : NULL;
+	c->log.subject = id != NULL ? id->subject : NULL;
+	c->log.flow = id != NULL ? id->flow : NULL;
+}
 
-	while (pos < len) {
-		const char *amp = memchr(body + pos, '&', len - pos);
-		size_t seg = amp != NULL ? (size_t)(amp - (body + pos)) : len - pos;
+/*
+ * Authenticates the request's client with the flows of AUTH_FLOWS, then checks revocation.
+ * 0 and *id (the caller's), or TB_ERR_CLIENT with the reason in why, TB_ERR_ALLOC.
+ */
+static int
+authenticate(struct call *c, struct tb_identity **id, char *why, size_t whylen)
+{
+	const struct tb_config *cfg = c->app->cfg;
+	int r;
 
-		if (seg == n && memcmp(body + pos, field, n) == 0)
+	if ((r = tb_flow_authenticate(cfg, c->req, c->now, id, why, whylen)) != 0)
+		return r;
+	log_identity(c, *id);
+	return tb_crlset_decide(
+	    c->app->crls, *id, c->now, cfg->revocation_lenient, &c->log, why, whylen);
+}
+
+/* What the policy grants one token request. */
+struct grant {
+	const struct tb_client *client; /* the registry's entry, or NULL without a registry */
+	long validity;                  /* the ID token's lifetime, minutes */
+	const char *audience;           /* its aud */
+};
+
+/* The registry's entry for the client; the entry may name the client. */
+static int
+registered(struct call *c, struct tb_identity *id, const struct tb_client **cl, char *why,
+    size_t whylen)
+{
+	char *named;
+
+	if ((*cl = tb_registry_match(c->app->registry, id)) == NULL) {
+		tb_whyf(why, whylen, "the certificate matches no entry of CLIENT_REGISTRY");
+		return TB_ERR_CLIENT;
+	}
+	if (tb_client_id(*cl) == NULL)
+		return 0;
+	if ((named = strdup(tb_client_id(*cl))) == NULL)
+		return TB_ERR_ALLOC;
+	free(id->client_id);
+	id->client_id = named;
+	c->log.client_id = id->client_id;
+	return 0;
+}
+
+/* May the client ask for an ID token for this audience? */
+static int
+audience_allowed(const struct tb_config *cfg, const struct tb_client *cl, const char *aud)
+{
+	size_t i;
+
+	if (strcmp(aud, cfg->audience) == 0)
+		return 1;
+	for (i = 0; i < cfg->naudiences; i++)
+		if (strcmp(aud, cfg->audiences[i]) == 0)
 			return 1;
-		pos += seg + 1;
+	return cl != NULL && tb_client_allows_audience(cl, aud);
+}
+
+/*
+ * Decides with the registry's policy (SPEC.md section 5) what the authenticated client gets:
+ * its entry, the lifetime, the audience, and whether it may have the scope, account and
+ * audience it asked for. 0 and *g; TB_ERR_CLIENT with why (unregistered, client_id mismatch);
+ * or a refusal with desc for the client: TB_ERR_SCOPE, TB_ERR_UNAUTHORIZED, TB_ERR_TARGET,
+ * TB_ERR_REQUEST; TB_ERR_ALLOC.
+ */
+static int
+decide(struct call *c, const struct tb_token_params *p, struct tb_identity *id, struct grant *g,
+    char *why, size_t whylen, char desc[TB_DESC_MAX])
+{
+	const struct tb_config *cfg = c->app->cfg;
+	int r;
+
+	g->validity = cfg->validity;
+	g->audience = p->audience != NULL ? p->audience : cfg->audience;
+	if (c->app->registry != NULL && (r = registered(c, id, &g->client, why, whylen)) != 0)
+		return r;
+	if (g->client != NULL && tb_client_validity(g->client) > 0)
+		g->validity = tb_client_validity(g->client);
+	if (p->client_id != NULL && strcmp(p->client_id, id->client_id) != 0) {
+		tb_whyf(why, whylen, "the client_id parameter does not match the certificate's");
+		return TB_ERR_CLIENT;
+	}
+	if (g->client != NULL && p->scope != NULL && !tb_client_allows_scope(g->client, p->scope)) {
+		snprintf(desc, TB_DESC_MAX, "The scope is not allowed for this client");
+		return TB_ERR_SCOPE;
+	}
+	if (g->client != NULL && p->account != NULL &&
+	    !tb_client_allows_account(g->client, p->account)) {
+		snprintf(desc, TB_DESC_MAX, "The service account is not allowed for this client");
+		return TB_ERR_UNAUTHORIZED;
+	}
+	if (p->audience != NULL && !audience_allowed(cfg, g->client, p->audience)) {
+		snprintf(desc, TB_DESC_MAX, "The audience is not allowed for this client");
+		return TB_ERR_TARGET; /* RFC 8707 section 2 */
+	}
+	if (p->scope != NULL && cfg->sts_audience == NULL) {
+		snprintf(desc, TB_DESC_MAX,
+		    "This broker is not set up for token exchange (no WORKLOAD_IDENTITY_* settings)");
+		return TB_ERR_REQUEST;
 	}
 	return 0;
 }
 
+/*
+ * Mints the ID token for the request's issuer. 0 and *jwt (the caller's); or answers the failure
+ * itself (a refused signJwt, a bad Host), leaves *jwt NULL and returns what answering gave.
+ */
 static int
-token(struct call *c)
+mint(struct call *c, const struct tb_identity *id, const struct grant *g, char **jwt)
 {
-	const struct tb_config *cfg = c->app->cfg;
-	const char *grant, *scope, *account, *format, *client_id, *body;
-	struct tb_form *form = NULL;
-	struct tb_identity *id = NULL;
-	char desc[DESC_MAX] = "", why[TB_WHY_MAX] = "", detail[TB_DETAIL_MAX] = "";
-	char *claims = NULL, *jwt = NULL, *at = NULL;
-	int64_t expires_in = 0;
-	long validity = cfg->validity;
-	size_t len;
+	char *claims = NULL, detail[TB_DETAIL_MAX] = "", desc[TB_DESC_MAX];
 	int r;
 
-	if (tb_request_body_fault(c->req) == TB_BODY_TOO_LARGE) {
-		r = TB_ERR_TOO_LARGE;
-		snprintf(desc, DESC_MAX, "The request body is larger than %d bytes", TB_BODY_MAX);
-		goto refuse;
-	}
-	if (tb_request_body_fault(c->req) == TB_BODY_SHORT) {
-		r = TB_ERR_REQUEST;
-		snprintf(desc, DESC_MAX, "The request body is shorter than its Content-Length");
-		goto refuse;
-	}
-	if (!tb_content_type_is_form(tb_request_param(c->req, "CONTENT_TYPE"))) {
-		r = TB_ERR_MEDIA;
-		snprintf(
-		    desc, DESC_MAX, "The request body must be application/x-www-form-urlencoded");
-		goto refuse;
-	}
-	body = tb_request_body(c->req, &len);
-	if ((r = tb_form_parse(body, len, &form)) != 0) {
-		/* still answer an executable in its own form when it asked for it */
-		c->ext = asks_external(body, len);
-		snprintf(desc, DESC_MAX, "The request body is not a valid form");
-		goto refuse;
-	}
-	/* the format first, so that every later error is told in the form asked for */
-	if ((r = param(form, "format", &format, desc)) != 0)
-		goto refuse;
-	c->ext = format != NULL && strcmp(format, "external_credential") == 0;
-	if ((r = param(form, "grant_type", &grant, desc)) != 0 ||
-	    (r = param(form, "client_id", &client_id, desc)) != 0)
-		goto refuse;
-	/* an executable's request ignores scope and service_account altogether (SPEC.md 4) */
-	if (c->ext)
-		scope = account = NULL;
-	else if ((r = param(form, "scope", &scope, desc)) != 0 ||
-	         (r = param(form, "service_account", &account, desc)) != 0)
-		goto refuse;
-	if (grant == NULL) {
-		r = TB_ERR_REQUEST;
-		snprintf(desc, DESC_MAX, "A grant type is required");
-		goto refuse;
-	}
-	if (strcmp(grant, "client_credentials") != 0) {
-		r = TB_ERR_GRANT;
-		snprintf(desc, DESC_MAX, "The grant type must be client_credentials");
-		goto refuse;
-	}
-	if (!c->ext && scope != NULL && !tb_valid_scope(scope)) {
-		r = TB_ERR_REQUEST;
-		snprintf(desc, DESC_MAX, "The scope is not a list of scope tokens");
-		goto refuse;
-	}
-	if (!c->ext && account != NULL && (scope == NULL || !tb_valid_email(account))) {
-		r = TB_ERR_REQUEST;
-		snprintf(desc, DESC_MAX,
-		    scope == NULL ? "A service_account needs a scope"
-		                  : "The service_account is not an email address");
-		goto refuse;
-	}
-	reload_crls(c);
-	if ((r = tb_flow_authenticate(cfg, c->req, c->now, &id, why, sizeof(why))) != 0)
-		goto refuse_client;
-	c->log.client_id = id->client_id;
-	c->log.x5_sha256 = id->sha256;
-	c->log.x5_serial = id->serial;
-	c->log.subject = id->subject;
-	c->log.flow = id->flow;
-	if ((r = revocation(c, id, why, sizeof(why))) != 0)
-		goto refuse_client;
-	if (c->app->registry != NULL) {
-		const struct tb_client *cl = tb_registry_match(c->app->registry, id);
-
-		if (cl == NULL) {
-			r = TB_ERR_CLIENT;
-			snprintf(why, sizeof(why),
-			    "the certificate matches no entry of CLIENT_REGISTRY");
-			goto refuse_client;
-		}
-		if (tb_client_id(cl) != NULL) {
-			char *named = strdup(tb_client_id(cl));
-
-			if (named == NULL) {
-				r = TB_ERR_ALLOC;
-				goto out;
-			}
-			free(id->client_id);
-			id->client_id = named;
-			c->log.client_id = id->client_id;
-		}
-		if (tb_client_validity(cl) > 0)
-			validity = tb_client_validity(cl);
-		if (!c->ext && scope != NULL && !tb_client_allows_scope(cl, scope)) {
-			r = TB_ERR_SCOPE;
-			snprintf(desc, DESC_MAX, "The scope is not allowed for this client");
-			goto refuse;
-		}
-		if (!c->ext && account != NULL && !tb_client_allows_account(cl, account)) {
-			r = TB_ERR_UNAUTHORIZED;
-			snprintf(
-			    desc, DESC_MAX, "The service account is not allowed for this client");
-			goto refuse;
-		}
-	}
-	if (client_id != NULL && strcmp(client_id, id->client_id) != 0) {
-		r = TB_ERR_CLIENT;
-		snprintf(
-		    why, sizeof(why), "the client_id parameter does not match the certificate's");
-		goto refuse_client;
-	}
-	if (!c->ext && scope != NULL && cfg->sts_audience == NULL) {
-		r = TB_ERR_REQUEST;
-		snprintf(desc, DESC_MAX, "This broker is not set up for token exchange");
-		tb_log(TB_LOG_WARNING, "api.token", &c->log,
-		    "Refused a scope: the WORKLOAD_IDENTITY_* settings are not set");
-		goto refuse;
-	}
-	if ((r = issuer(c)) != 0) { /* issuer() logged it */
-		r = r == TB_ERR_ALLOC ? r : fail(c, r, "The Host header is not valid");
-		goto out;
-	}
-	if ((r = tb_token_claims(id, c->issuer, cfg->audience, c->now, validity * SECONDS_PER_MINUTE, &claims)) !=
-	    0)
-		goto out;
-	if ((r = tb_signer_sign(c->app->signer, claims, c->now, &jwt, detail)) != 0) {
+	*jwt = NULL;
+	if ((r = issuer(c)) != 0) /* issuer() logged it */
+		return r == TB_ERR_ALLOC ? r : fail(c, r, "The Host header is not valid");
+	if ((r = tb_token_claims(id, c->issuer, g->audience, c->now,
+	         g->validity * SECONDS_PER_MINUTE, &claims)) != 0)
+		return r;
+	if ((r = tb_signer_sign(c->app->signer, claims, c->now, jwt, detail)) != 0) {
 		tb_log(TB_LOG_ERROR, "api.token", &c->log,
 		    "Issuing ID token for client '%s' failed: %s: %s", id->client_id, tb_err_str(r),
 		    detail);
 		if (r == TB_ERR_DENIED)
-			snprintf(desc, DESC_MAX, "%s", detail);
+			snprintf(desc, sizeof(desc), "%s", detail);
 		else
-			snprintf(desc, DESC_MAX, "Issuing an ID token failed; try again later");
+			snprintf(desc, sizeof(desc), "Issuing an ID token failed; try again later");
 		r = fail(c, r, desc);
-		goto out;
+		*jwt = NULL;
 	}
-	if (c->ext || scope == NULL) {
-		tb_log(TB_LOG_INFO, "api.token", &c->log, "Issued ID token for client '%s'",
-		    id->client_id);
-		r = token_answer(c, jwt, c->now + (time_t)validity * SECONDS_PER_MINUTE, NULL, 0, NULL);
-		goto out;
-	}
-	if ((r = access_token(c, id, jwt, scope, account, validity * SECONDS_PER_MINUTE, &at, &expires_in, desc)) !=
-	    0) {
-		r = fail(c, r, desc);
-		goto out;
-	}
-	r = token_answer(c, jwt, c->now + (time_t)validity * SECONDS_PER_MINUTE, at, expires_in, scope);
-	goto out;
+	free(claims);
+	return r;
+}
 
+/*
+ * POST /token, in steps: parse the request, authenticate the client, decide with the policy,
+ * mint the ID token, and with a scope exchange it at Google; then answer.
+ */
+static int
+token(struct call *c)
+{
+	struct tb_token_params p;
+	struct tb_identity *id = NULL;
+	struct grant g = {NULL, 0, NULL};
+	char desc[TB_DESC_MAX] = "", why[TB_WHY_MAX] = "";
+	char *jwt = NULL, *at = NULL;
+	int64_t expires_in = 0;
+	time_t exp;
+	int r;
+
+	r = tb_token_params_parse(c->req, &p, desc);
+	c->ext = p.ext;
+	if (r != 0)
+		goto refuse;
+	tb_app_refresh(c->app, c->now, &c->log);
+	if ((r = authenticate(c, &id, why, sizeof(why))) != 0)
+		goto refuse_client;
+	if ((r = decide(c, &p, id, &g, why, sizeof(why), desc)) != 0)
+		goto refuse;
+	if ((r = mint(c, id, &g, &jwt)) != 0 || jwt == NULL)
+		goto out; /* answered, or out of memory */
+	exp = c->now + (time_t)g.validity * SECONDS_PER_MINUTE;
+	if (p.scope == NULL) {
+		tb_log(TB_LOG_INFO, "api.token", &c->log, "Issued ID token for client '%s'%s%s",
+		    id->client_id, p.audience != NULL ? " for the audience " : "",
+		    p.audience != NULL ? p.audience : "");
+		r = token_answer(c, jwt, exp, NULL, 0, NULL);
+	} else if ((r = access_token(c, id, jwt, p.scope, p.account,
+	                g.validity * SECONDS_PER_MINUTE, &at, &expires_in, desc)) != 0)
+		r = fail(c, r, desc);
+	else
+		r = token_answer(c, jwt, exp, at, expires_in, p.scope);
+	goto out;
+refuse:
+	if (r == TB_ERR_CLIENT)
+		goto refuse_client;
+	if (r == TB_ERR_ALLOC)
+		goto out;
+	tb_log(TB_LOG_WARNING, "api.token", &c->log, "Refused token request: %s", desc);
+	r = fail(c, r, desc);
+	goto out;
 refuse_client:
 	if (r == TB_ERR_ALLOC)
 		goto out;
 	tb_log(TB_LOG_WARNING, "api.token", &c->log, "Client authentication failed: %s", why);
 	r = fail(c, TB_ERR_CLIENT, "The client or its credentials are invalid");
-	goto out;
-refuse:
-	if (r == TB_ERR_ALLOC)
-		goto out;
-	tb_log(TB_LOG_WARNING, "api.token", &c->log, "Refused token request: %s", desc);
-	r = fail(c, r, desc);
 out:
-	/* c->log points into id, and tb_app_handle may log after this returns */
-	c->log.client_id = c->log.x5_sha256 = c->log.x5_serial = c->log.subject = NULL;
-	c->log.flow = NULL;
+	log_identity(c, NULL); /* the labels point into id; tb_app_handle may log after this */
 	tb_free_secret(at);
 	tb_free_secret(jwt);
-	free(claims);
 	tb_identity_free(id);
-	tb_form_free(form);
+	tb_token_params_free(&p);
 	return r;
 }
 
@@ -749,7 +639,7 @@ refuse_malformed(struct call *c)
 	if (name == NULL && tb_request_content_length(c->req, &length) == 0)
 		return 1;
 	body = tb_request_body(c->req, &len);
-	c->ext = asks_external(body, len);
+	c->ext = tb_form_asks_external(body, len);
 	if (name != NULL) {
 		tb_log(TB_LOG_WARNING, "api.request", &c->log,
 		    "Refused a request in which %s occurs more than once", name);
@@ -837,109 +727,3 @@ tb_response_free(struct tb_response *resp)
 	free(resp);
 }
 
-/* CLIENT_CA_FILE and CRL_FILES at start; the CRLs are watched for changes from then on. */
-static int
-load_revocation(struct tb_app *app, char *why, size_t whylen)
-{
-	const struct tb_config *cfg = app->cfg;
-	int r;
-
-	char detail[TB_CRL_WHY_MAX];
-
-	if (cfg->client_ca_file != NULL &&
-	    (r = tb_cas_load(cfg->client_ca_file, &app->cas, detail, sizeof(detail))) != 0) {
-		snprintf(why, whylen, "CLIENT_CA_FILE: %s", detail);
-		return r;
-	}
-	if (cfg->ncrl_files == 0)
-		return 0;
-	if ((r = tb_crlset_load(app->cas, cfg->crl_files, cfg->ncrl_files, &app->crls, detail,
-	         sizeof(detail))) != 0) {
-		snprintf(why, whylen, "CRL_FILES: %s", detail);
-		return r;
-	}
-	return tb_watch_new(cfg->crl_files, cfg->ncrl_files, time(NULL), &app->crl_watch);
-}
-
-void
-tb_app_log_loaded(const struct tb_app *app)
-{
-	size_t crls, entries;
-
-	if (app->crls == NULL)
-		return;
-	crls = tb_crlset_count(app->crls, &entries);
-	tb_log(TB_LOG_INFO, "runtime.startup", NULL,
-	    "CRL_FILES: %zu CRLs with %zu revoked serials, REVOCATION=%s", crls, entries,
-	    app->cfg->revocation_lenient ? "lenient" : "strict");
-}
-
-int
-tb_app_new(const struct tb_config *cfg, struct tb_app **out, char *why, size_t whylen)
-{
-	struct tb_app *app;
-	struct tb_keyset *ks = NULL;
-	char detail[TB_DETAIL_MAX];
-	size_t i, nflow;
-	int r = TB_ERR_ALLOC;
-
-	*out = NULL;
-	if ((app = calloc(1, sizeof(*app))) == NULL)
-		return TB_ERR_ALLOC;
-	app->cfg = cfg;
-	for (i = 0; i < TB_REQUEST_NVARS; i++)
-		app->vars[app->nvars++] = tb_request_vars[i];
-	nflow = tb_flow_vars(cfg, app->flow_vars);
-	for (i = 0; i < nflow; i++)
-		app->vars[app->nvars++] = app->flow_vars[i];
-	if ((r = tb_google_new(cfg->sts_endpoint, cfg->iam_endpoint, cfg->metadata_host,
-	         cfg->upstream_timeout, &app->google)) != 0) {
-		snprintf(why, whylen,
-		    "STS_ENDPOINT, IAMCREDENTIALS_ENDPOINT or GCE_METADATA_HOST: %s",
-		    tb_err_str(r));
-		goto fail;
-	}
-	if (cfg->nsigning_keys > 0) {
-		if ((r = tb_keyset_load((const char *const *)cfg->signing_keys, cfg->nsigning_keys,
-		         &ks, why, whylen)) != 0)
-			goto fail;
-		r = tb_signer_new_local(ks, &app->signer);
-	} else
-		r = tb_signer_new_iam(app->google, cfg->signing_account, &app->signer);
-	if (r != 0) {
-		snprintf(why, whylen, "%s", tb_err_str(r));
-		goto fail;
-	}
-	if (cfg->client_registry != NULL &&
-	    (r = tb_registry_load(cfg->client_registry, &app->registry, why, whylen)) != 0)
-		goto fail;
-	if ((r = load_revocation(app, why, whylen)) != 0)
-		goto fail;
-	/* nothing in discovery depends on the request when the issuer is fixed and keys are local
-	 */
-	if (cfg->issuer != NULL && tb_signer_jwks(app->signer) != NULL &&
-	    (r = render_discovery(app, cfg->issuer, &app->discovery, detail)) != 0) {
-		snprintf(why, whylen, "rendering discovery: %s", tb_err_str(r));
-		goto fail;
-	}
-	*out = app;
-	return 0;
-fail:
-	tb_app_free(app);
-	return r;
-}
-
-void
-tb_app_free(struct tb_app *app)
-{
-	if (app == NULL)
-		return;
-	tb_registry_free(app->registry);
-	tb_watch_free(app->crl_watch);
-	tb_crlset_free(app->crls);
-	tb_cas_free(app->cas);
-	tb_signer_free(app->signer);
-	tb_google_free(app->google);
-	free(app->discovery);
-	free(app);
-}

@@ -14,7 +14,7 @@
 #define TB_DISCOVERY_MAX_AGE 300     /* seconds discovery and the JWK Set may be cached */
 #define TB_RETRY_AFTER 5             /* seconds a client should wait after a 503 */
 
-struct tb_app; /* what lives for the whole process: settings, signer, Google client */
+struct tb_app; /* what lives for the whole process (app.h) */
 
 struct tb_response {
 	int status;
@@ -22,15 +22,6 @@ struct tb_response {
 	char *body;
 	size_t body_len;
 };
-
-/*
- * Builds the application from checked settings (cfg is borrowed and must outlive the app):
- * loads and parses the signing keys once. On failure writes a one-line reason into why.
- */
-int tb_app_new(const struct tb_config *cfg, struct tb_app **out, char *why, size_t whylen);
-void tb_app_free(struct tb_app *app);
-/* Logs what the application loaded at start (the CRLs in force), for a serving process. */
-void tb_app_log_loaded(const struct tb_app *app);
 
 /* Answers one request at now; *out is the caller's (tb_response_free). Fails only on memory. */
 int tb_app_handle(

@@ -207,6 +207,19 @@ tb_valid_email(const char *s)
 }
 
 int
+tb_valid_audience(const char *s)
+{
+	size_t n = strlen(s), i;
+
+	if (n == 0 || n > TB_AUDIENCE_MAX)
+		return 0;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f)
+			return 0;
+	return 1;
+}
+
+int
 tb_valid_scope(const char *s)
 {
 	size_t n = strlen(s), i;

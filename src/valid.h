@@ -53,6 +53,16 @@ int tb_valid_url(const char *url, unsigned flags, struct tb_url *parts, const ch
  */
 int tb_valid_email(const char *s);
 
+#define TB_AUDIENCE_MAX 1024 /* an audience (aud) value */
+
+/*
+ * 1 when s is an audience an ID token may carry: 1 to TB_AUDIENCE_MAX bytes of printable ASCII
+ * without spaces (a URI such as api://AzureADTokenExchange, or a name such as
+ * sts.amazonaws.com). The same rule for TOKEN_AUDIENCE, TOKEN_AUDIENCES, the registry's
+ * audiences and the audience parameter.
+ */
+int tb_valid_audience(const char *s);
+
 /* 1 when s is a scope (RFC 6749 section 3.3): tokens of NQCHAR separated by single spaces. */
 int tb_valid_scope(const char *s);
 

@@ -25,8 +25,8 @@
 static int
 usage(const char *why)
 {
-	fprintf(stderr, "exec-env: %s\nusage: exec-env [-e NAME=VALUE]... -- PROGRAM [ARGS...]\n",
-	    why);
+	fprintf(stderr, "exec-env: %s\n", why);
+	fprintf(stderr, "usage: exec-env [-e NAME=VALUE]... -- PROGRAM [ARGS...]\n");
 	return EXIT_USAGE;
 }
 

@@ -13,6 +13,7 @@
 #include "json.h"
 #include "log.h"
 #include "request.h"
+#include "app.h"
 #include "routes.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

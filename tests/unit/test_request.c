@@ -144,7 +144,8 @@ main(void)
 		tb_request_free(req);
 	}
 	for (i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++)
-		is_int(tb_valid_authority(hosts[i].host, strlen(hosts[i].host)), hosts[i].valid, "Host '%s'", hosts[i].host);
+		is_int(tb_valid_authority(hosts[i].host, strlen(hosts[i].host)), hosts[i].valid,
+		    "Host '%s'", hosts[i].host);
 
 	ok(tb_content_type_is_form("application/x-www-form-urlencoded"), "form content type");
 	ok(tb_content_type_is_form("Application/X-WWW-Form-Urlencoded; charset=UTF-8"),
