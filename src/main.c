@@ -1,4 +1,4 @@
-/* main.c: the command line (--check-config, --jwks, --version, --help), then serve. */
+/* main.c: the command line (--check-config, --jwks, --fetch-crls, --version, --help), then serve. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -11,6 +11,7 @@
 #include "crl.h"
 #include "err.h"
 #include "fcgi.h"
+#include "fetch.h"
 #include "keys.h"
 #include "log.h"
 #include "registry.h"
@@ -19,7 +20,7 @@
 #define WHY_MAX 512 /* one start-up problem, as the modules describe it */
 
 static const char usage[] =
-    "Usage: token-broker [--check-config | --jwks | --version | --help]\n"
+    "Usage: token-broker [--check-config | --jwks | --fetch-crls | --version | --help]\n"
     "\n"
     "A FastCGI responder (Apache mod_fcgid, lighttpd mod_fastcgi) that issues OIDC ID tokens to\n"
     "clients that authenticate with X.509 certificates (mutual TLS), and exchanges them for\n"
@@ -30,6 +31,9 @@ static const char usage[] =
     "  --check-config  check the settings and key files; one line per problem on standard\n"
     "                  error; exit 0 when they are usable, 1 otherwise\n"
     "  --jwks          print the public JWK Set of SIGNING_KEYS (for gcloud's --jwk-json-path)\n"
+    "  --fetch-crls    download the CRLs of CRL_URLS, verify them against CLIENT_CA_FILE and\n"
+    "                  replace older copies in the first directory of CRL_FILES; one line\n"
+    "                  per URL on standard error; exit 0 when every URL gave a current CRL\n"
     "  --version       print the version\n"
     "  --help          print this help\n";
 
@@ -259,6 +263,8 @@ main(int argc, char **argv)
 		status = check_config();
 	else if (strcmp(argv[1], "--jwks") == 0)
 		status = print_jwks();
+	else if (strcmp(argv[1], "--fetch-crls") == 0)
+		status = tb_fetch_crls(time(NULL)) == 0 ? 0 : 1;
 	else {
 		fprintf(stderr, "token-broker: unknown option '%s'\n\n%s", argv[1], usage);
 		status = 2;
