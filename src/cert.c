@@ -23,6 +23,16 @@
 #define SUBJECT_MAX 4096 /* longest RFC 4514 subject kept; longer certificates are refused */
 #define XLB_ECHO_MAX 64  /* how much of a load-balancer header a refusal reason may quote */
 
+static void
+free_list(char **list, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
+}
+
 void
 tb_identity_free(struct tb_identity *id)
 {
@@ -39,6 +49,9 @@ tb_identity_free(struct tb_identity *id)
 	free(id->subject_der);
 	free(id->issuer_der);
 	free(id->client_id);
+	free_list(id->dns_sans, id->ndns_sans);
+	free_list(id->uri_sans, id->nuri_sans);
+	X509_free(id->cert);
 	free(id); /* flow is static */
 }
 
@@ -72,6 +85,27 @@ dupn(const void *p, size_t n)
 		memcpy(s, p, n);
 	s[n] = '\0';
 	return s;
+}
+
+/*
+ * Appends a copy of n bytes to a SAN list (*list of *n); a certificate or header with more than
+ * TB_CERT_SANS_MAX is refused (TB_ERR_LIMIT), as each request tries every SAN against every
+ * registry group.
+ */
+static int
+push_san(char ***list, size_t *n, const void *p, size_t len)
+{
+	char **grown;
+
+	if (*n == TB_CERT_SANS_MAX)
+		return TB_ERR_LIMIT;
+	if ((grown = realloc(*list, (*n + 1) * sizeof(**list))) == NULL)
+		return TB_ERR_ALLOC;
+	*list = grown;
+	if ((grown[*n] = dupn(p, len)) == NULL)
+		return TB_ERR_ALLOC;
+	(*n)++;
+	return 0;
 }
 
 /*
@@ -234,14 +268,18 @@ is_spiffe(const unsigned char *p, size_t n)
 	return n >= 7 && strncasecmp((const char *)p, "spiffe:", 7) == 0;
 }
 
-/* The first dNSName, first URI and first SPIFFE URI; every DNS or URI SAN must be printable. */
+/*
+ * The first dNSName, first URI and first SPIFFE URI, and the lists of every dNSName and URI;
+ * every DNS or URI SAN must be printable.
+ */
 static int
 sans(X509 *x, struct tb_identity *id, char *why, size_t whylen)
 {
 	GENERAL_NAMES *names;
 	const GENERAL_NAME *g;
 	const unsigned char *p;
-	char **slot;
+	char **slot, ***list;
+	size_t *count;
 	int crit = -1, i, n, r = TB_ERR_CLIENT;
 
 	if ((names = X509_get_ext_d2i(x, NID_subject_alt_name, &crit, NULL)) == NULL) {
@@ -256,10 +294,14 @@ sans(X509 *x, struct tb_identity *id, char *why, size_t whylen)
 			p = ASN1_STRING_get0_data(g->d.dNSName);
 			n = ASN1_STRING_length(g->d.dNSName);
 			slot = &id->dns_san;
+			list = &id->dns_sans;
+			count = &id->ndns_sans;
 		} else if (g->type == GEN_URI) {
 			p = ASN1_STRING_get0_data(g->d.uniformResourceIdentifier);
 			n = ASN1_STRING_length(g->d.uniformResourceIdentifier);
 			slot = &id->uri_san;
+			list = &id->uri_sans;
+			count = &id->nuri_sans;
 		} else {
 			continue;
 		}
@@ -267,6 +309,14 @@ sans(X509 *x, struct tb_identity *id, char *why, size_t whylen)
 			tb_whyf(why, whylen,
 			    "certificate has a %s SAN with a NUL or control character",
 			    g->type == GEN_DNS ? "DNS" : "URI");
+			goto out;
+		}
+		if ((r = push_san(list, count, p, (size_t)n)) != 0) {
+			if (r == TB_ERR_LIMIT) {
+				tb_whyf(why, whylen, "certificate has more than %d %s SANs",
+				    TB_CERT_SANS_MAX, g->type == GEN_DNS ? "DNS" : "URI");
+				r = TB_ERR_CLIENT;
+			}
 			goto out;
 		}
 		r = TB_ERR_ALLOC;
@@ -426,6 +476,8 @@ tb_cert_identity(
 	if ((r = sans(x, id, why, whylen)) != 0 || (r = subject(x, id, why, whylen)) != 0 ||
 	    (r = issuer(x, id, why, whylen)) != 0 || (r = fill_empty(id)) != 0)
 		goto out;
+	id->cert = x;
+	x = NULL; /* transferred */
 	*out = id;
 	id = NULL; /* transferred */
 	r = 0;
@@ -454,12 +506,15 @@ header_copy(const char *v, char **out)
 	return 0;
 }
 
-/* A SAN header: base64 (standard) of a comma list, of which the first element is kept as is. */
+/*
+ * A SAN header: base64 (standard) of a comma list. The first element is kept as is in *out (the
+ * claim), every non-empty one in the list; each must be printable.
+ */
 static int
-header_san(const char *v, char **out)
+header_san(const char *v, char **out, char ***list, size_t *count)
 {
 	unsigned char *d = NULL;
-	size_t n = 0, first;
+	size_t n = 0, first, start, end;
 	int r;
 
 	if (v == NULL || *v == '\0')
@@ -469,11 +524,17 @@ header_san(const char *v, char **out)
 	for (first = 0; first < n && d[first] != ','; first++)
 		;
 	r = TB_ERR_INVALID;
-	if (!printable(d, first))
+	if (!printable(d, n))
 		goto out;
 	r = TB_ERR_ALLOC;
 	if ((*out = dupn(d, first)) == NULL)
 		goto out;
+	for (start = 0; start < n; start = end + 1) {
+		for (end = start; end < n && d[end] != ','; end++)
+			;
+		if (end > start && (r = push_san(list, count, d + start, end - start)) != 0)
+			goto out;
+	}
 	r = 0;
 out:
 	free(d);
@@ -554,12 +615,20 @@ tb_cert_identity_xlb(const char *const values[TB_XLB_HEADERS], const char *clien
 		if (id->serial[i] >= 'A' && id->serial[i] <= 'Z')
 			id->serial[i] = (char)(id->serial[i] - 'A' + 'a');
 	for (i = 0; i < sizeof(san_headers) / sizeof(san_headers[0]); i++) {
-		slot = san_headers[i].h == TB_XLB_DNS_SANS ? &id->dns_san : &id->uri_san;
-		if ((r = header_san(values[san_headers[i].h], slot)) != 0) {
+		int dns = san_headers[i].h == TB_XLB_DNS_SANS;
+
+		slot = dns ? &id->dns_san : &id->uri_san;
+		if ((r = header_san(values[san_headers[i].h], slot, dns ? &id->dns_sans : &id->uri_sans,
+		         dns ? &id->ndns_sans : &id->nuri_sans)) != 0) {
 			if (r == TB_ERR_ALLOC)
 				goto out;
-			tb_whyf(why, whylen, "the %s SAN header is not base64 of printable text",
-			    san_headers[i].what);
+			if (r == TB_ERR_LIMIT)
+				tb_whyf(why, whylen, "the %s SAN header lists more than %d SANs",
+				    san_headers[i].what, TB_CERT_SANS_MAX);
+			else
+				tb_whyf(why, whylen,
+				    "the %s SAN header is not base64 of printable text",
+				    san_headers[i].what);
 			r = TB_ERR_CLIENT;
 			goto out;
 		}

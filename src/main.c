@@ -1,4 +1,4 @@
-/* main.c: the command line (--check-config, --jwks, --fetch-crls, --version, --help), then serve. */
+/* main.c: the command line (--check-config, --jwks, --fetch-crls, --version, --help), serving. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>

@@ -181,8 +181,7 @@ test_serials(void)
 	};
 	const char *files[] = {"crl/ca-client.pem", NULL};
 	static const char *const bad[] = {"", "abc", "zz", "12:3", ":",
-	    "0102030405060708091011121314151617181920212223242526272829303132"
-	    "33"};
+	    "010203040506070809101112131415161718192021222324252627282930313233"};
 	struct tb_crlset *set = NULL;
 	struct tb_rev_result res;
 	char why[TB_CRL_WHY_MAX];
