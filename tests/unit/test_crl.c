@@ -31,8 +31,8 @@
 #define UNT_NAME "CN=token-broker untrusted CA,O=token-broker tests"
 #define CLIENT_SERIAL "00:c9:77:71:db:a8:b7:70:e1:b6:a7:3f:4c:91:80:42:72:77:b5:fd"
 
-static char pki[PATH_BYTES / 2]; /* room for a name after it in in_pki */
-static struct tb_cas *ca_only, *both; /* ca.pem; cas.pem (ca.pem and untrusted-ca.pem) */
+static char pki[PATH_BYTES / 2];        /* room for a name after it in in_pki */
+static struct tb_cas *ca_only, *both;   /* ca.pem; cas.pem (ca.pem and untrusted-ca.pem) */
 static unsigned char *ca_der, *unt_der; /* the issuer names of client.pem and untrusted.pem */
 static size_t ca_der_len, unt_der_len;
 static time_t now;
@@ -97,7 +97,7 @@ load_list(const struct tb_cas *cas, const char *const *names, struct tb_crlset *
 	size_t n;
 	int r;
 
-	for (n = 0; names[n] != NULL && n < 8; n++)
+	for (n = 0; n < 8 && names[n] != NULL; n++)
 		paths[n] = strdup(in_pki(names[n]));
 	why[0] = '\0';
 	r = tb_crlset_load(cas, paths, n, set, why, TB_CRL_WHY_MAX);
@@ -112,7 +112,7 @@ check(const struct tb_crlset *set, const char *serial, time_t at, struct tb_rev_
 {
 	int r = tb_crlset_check(set, ca_der, ca_der_len, serial, at, res);
 
-	return r == 0 ? res->status : (enum tb_revocation)-1;
+	return r == 0 ? res->status : (enum tb_revocation) - 1;
 }
 
 static void
@@ -221,9 +221,8 @@ test_issuers(void)
 
 	X509_NAME_add_entry_by_txt(
 	    n, "O", MBSTRING_ASC, (const unsigned char *)"token-broker tests", -1, -1, 0);
-	X509_NAME_add_entry_by_txt(
-	    n, "CN", V_ASN1_PRINTABLESTRING, (const unsigned char *)"Token-Broker  TEST CA", -1, -1,
-	    0);
+	X509_NAME_add_entry_by_txt(n, "CN", V_ASN1_PRINTABLESTRING,
+	    (const unsigned char *)"Token-Broker  TEST CA", -1, -1, 0);
 	len = i2d_X509_NAME(n, &der);
 	ok(load_list(ca_only, files, &set, why) == 0, "ca-client.pem loads");
 	ok(len > 0 && tb_crlset_check(set, der, (size_t)len, CLIENT_SERIAL, now, &res) == 0 &&
@@ -316,8 +315,8 @@ test_newest(void)
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const char *files[] = {cases[i].a, cases[i].b, NULL};
 
-		ok(load_list(ca_only, files, &set, why) == 0 && tb_crlset_count(set, &entries) == 1 &&
-		        entries == cases[i].entries,
+		ok(load_list(ca_only, files, &set, why) == 0 &&
+		        tb_crlset_count(set, &entries) == 1 && entries == cases[i].entries,
 		    "%s", cases[i].what);
 		is_int(check(set, CLIENT_SERIAL, now, &res),
 		    cases[i].entries ? TB_REV_REVOKED : TB_REV_GOOD, "and decides client.pem");
@@ -375,8 +374,8 @@ test_refusals(void)
 	    "crl/ca-delta.pem: the CRL of '" CA_NAME "' is a delta CRL", "delta CRL");
 	refused(ca_only, (const char *[]){"crl/ca-indirect.pem", NULL},
 	    "crl/ca-indirect.pem: the CRL of '" CA_NAME "' is an indirect CRL", "indirect CRL");
-	refused(ca_only, (const char *[]){"crl/garbage.pem", NULL}, "crl/garbage.pem: ",
-	    "an unparsable PEM CRL");
+	refused(ca_only, (const char *[]){"crl/garbage.pem", NULL},
+	    "crl/garbage.pem: ", "an unparsable PEM CRL");
 	refused(ca_only, (const char *[]){"crl/ca-empty-0664.pem", NULL},
 	    "crl/ca-empty-0664.pem: writable by group", "a CRL file writable by its group");
 	refused(ca_only, (const char *[]){"crl/no-such.pem", NULL}, "crl/no-such.pem",
@@ -421,13 +420,13 @@ test_formats(void)
 	pem = slurp("crl/ca-client.pem", &pem_len);
 	buf = calloc(1, 2 * DATA_MAX + 256);
 	ok(der_len > 0 && pem_len > 0 && buf != NULL, "the DER and PEM files are read");
-	ok(parse(ca_only, der, der_len, &set, why) == 0 && check(set, CLIENT_SERIAL, now, &res) ==
-	                                                     TB_REV_REVOKED,
+	ok(parse(ca_only, der, der_len, &set, why) == 0 &&
+	        check(set, CLIENT_SERIAL, now, &res) == TB_REV_REVOKED,
 	    "DER: parsed, client.pem revoked (%s)", why);
 	tb_crlset_free(set);
 	set = NULL;
-	ok(parse(ca_only, pem, pem_len, &set, why) == 0 && check(set, CLIENT_SERIAL, now, &res) ==
-	                                                     TB_REV_REVOKED,
+	ok(parse(ca_only, pem, pem_len, &set, why) == 0 &&
+	        check(set, CLIENT_SERIAL, now, &res) == TB_REV_REVOKED,
 	    "PEM: the same (%s)", why);
 	tb_crlset_free(set);
 	set = NULL;
@@ -440,7 +439,8 @@ test_formats(void)
 	ok(parse(ca_only, der, der_len - 1, &set, why) != 0 && set == NULL &&
 	        strstr(why, "test-data: not a CRL") != NULL,
 	    "DER cut short: refused, named (%s)", why);
-	ok(parse(ca_only, "", 0, &set, why) != 0 && set == NULL, "an empty file: refused (%s)", why);
+	ok(parse(ca_only, "", 0, &set, why) != 0 && set == NULL, "an empty file: refused (%s)",
+	    why);
 
 	/* two PEM CRLs of two CAs in one text; then a good one followed by a broken block */
 	snprintf(buf, 2 * DATA_MAX + 256, "%s", pem);
@@ -452,7 +452,8 @@ test_formats(void)
 	    "multi-PEM text: both CRLs (%s)", why);
 	tb_crlset_free(set);
 	set = NULL;
-	snprintf(buf + pem_len, 2 * DATA_MAX, "-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n");
+	snprintf(buf + pem_len, 2 * DATA_MAX,
+	    "-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n");
 	ok(parse(ca_only, buf, strlen(buf), &set, why) != 0 && set == NULL &&
 	        strstr(why, "a PEM CRL cannot be parsed") != NULL,
 	    "a good PEM CRL followed by a broken block: refused (%s)", why);
@@ -510,7 +511,8 @@ test_describe(void)
 	tb_crlset_describe(set, both, collect, &l);
 	is_int(l.n, 2, "two lines: the CRL, and the CA without one");
 	ok(strncmp(l.text[0],
-	       "CRL of '" CA_NAME "': thisUpdate 2020-01-01T00:00:00Z, nextUpdate 2020-02-01T00:00:00Z, "
+	       "CRL of '" CA_NAME
+	       "': thisUpdate 2020-01-01T00:00:00Z, nextUpdate 2020-02-01T00:00:00Z, "
 	       "0 entries (",
 	       strlen("CRL of '" CA_NAME "': thisUpdate 2020-01-01T00:00:00Z, nextUpdate "
 	              "2020-02-01T00:00:00Z, 0 entries (")) == 0,
@@ -528,7 +530,8 @@ main(void)
 		const char *ci = getenv("CI");
 
 		if (ci != NULL && strcmp(ci, "true") == 0) {
-			printf("not ok 1 - mkpki.py failed (python3-cryptography missing?)\n1..1\n");
+			printf(
+			    "not ok 1 - mkpki.py failed (python3-cryptography missing?)\n1..1\n");
 			return 1;
 		}
 		printf("1..0 # SKIP mkpki.py failed (python3-cryptography missing?)\n");
