@@ -12,6 +12,8 @@ TB_PKGS_TEST="time apache2 libapache2-mod-fcgid python3 python3-cryptography val
 	ca-certificates"
 # scripts/lint's gates (scripts/test runs it first).
 TB_PKGS_TEST="$TB_PKGS_TEST clang clang-tidy clang-format cppcheck shellcheck"
+# cgi-fcgi, which tests/fcgi/*.py drive a long-lived FastCGI process with.
+TB_PKGS_TEST="$TB_PKGS_TEST libfcgi-bin"
 
 tb_pkg_missing() {
 	local p missing=

@@ -80,7 +80,7 @@ load_registry(struct tb_app *app, char *why, size_t whylen)
 
 	if (cfg->client_registry == NULL)
 		return 0;
-	if ((r = tb_registry_load(cfg->client_registry, &app->registry, why, whylen)) != 0)
+	if ((r = tb_registry_load(cfg->client_registry, app->cas, &app->registry, why, whylen)) != 0)
 		return r;
 	return tb_watch_new(&cfg->client_registry, 1, time(NULL), &app->registry_watch);
 }
@@ -94,7 +94,7 @@ refresh_registry(struct tb_app *app, time_t now, const struct tb_log_ctx *log)
 
 	if (app->registry_watch == NULL || !tb_watch_changed(app->registry_watch, now))
 		return;
-	if (tb_registry_load(app->cfg->client_registry, &reg, why, sizeof(why)) != 0) {
+	if (tb_registry_load(app->cfg->client_registry, app->cas, &reg, why, sizeof(why)) != 0) {
 		tb_log(TB_LOG_ERROR, "runtime.reload", log,
 		    "CLIENT_REGISTRY changed but the new version is refused, the last good version "
 		    "stays in force: %s",

@@ -490,7 +490,9 @@ read_data(struct tb_crlset *set, const struct tb_cas *cas, const char *data, siz
 	}
 	if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE || found == 0) {
 		tb_whyf(why, whylen, "%s: %s", file,
-		    found == 0 ? "holds no PEM CRL" : "a PEM CRL cannot be parsed");
+		    ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE
+		        ? "a PEM CRL cannot be parsed"
+		        : "holds no PEM CRL");
 		r = TB_ERR_CONFIG;
 		goto out;
 	}
@@ -860,4 +862,39 @@ tb_crlset_decide(const struct tb_crlset *set, const struct tb_identity *id, time
 	tb_log(TB_LOG_ERROR, "api.token", log,
 	    "Refused a certificate whose revocation is not known (REVOCATION=strict): %s", why);
 	return TB_ERR_CLIENT;
+}
+
+/* ---- CA binding for the registry's issuer ----------------------------------------------- */
+
+size_t
+tb_cas_count_named(const struct tb_cas *cas, const X509_NAME *name)
+{
+	size_t n = 0;
+	int i;
+
+	for (i = 0; i < sk_X509_num(cas->certs); i++)
+		if (X509_NAME_cmp(X509_get_subject_name(sk_X509_value(cas->certs, i)), name) == 0)
+			n++;
+	return n;
+}
+
+int
+tb_cas_signed(const struct tb_cas *cas, const X509_NAME *name, X509 *x)
+{
+	int i, found = 0;
+
+	for (i = 0; i < sk_X509_num(cas->certs) && !found; i++) {
+		X509 *ca = sk_X509_value(cas->certs, i);
+		EVP_PKEY *key;
+
+		if (X509_NAME_cmp(X509_get_subject_name(ca), name) != 0)
+			continue;
+		/* a CA with a keyUsage must allow keyCertSign (RFC 5280 section 4.2.1.3) */
+		if ((X509_get_extension_flags(ca) & EXFLAG_KUSAGE) != 0 &&
+		    (X509_get_key_usage(ca) & KU_KEY_CERT_SIGN) == 0)
+			continue;
+		found = (key = X509_get0_pubkey(ca)) != NULL && X509_verify(x, key) == 1;
+	}
+	ERR_clear_error(); /* a key that does not verify leaves its reason behind */
+	return found;
 }

@@ -107,4 +107,17 @@ struct tb_log_ctx;
 int tb_crlset_decide(const struct tb_crlset *set, const struct tb_identity *id, time_t now,
     int lenient, const struct tb_log_ctx *log, char *why, size_t whylen);
 
+struct X509_name_st; /* OpenSSL's X509_NAME */
+struct x509_st;      /* OpenSSL's X509 */
+
+/* How many CA certificates of cas have this subject (compared as names), for issuer bindings. */
+size_t tb_cas_count_named(const struct tb_cas *cas, const struct X509_name_st *name);
+
+/*
+ * 1 when the signature of x verifies with the key of a CA certificate of cas whose subject is
+ * name (and whose keyUsage, if any, allows keyCertSign); else 0. For the registry's issuer
+ * binding (SPEC.md section 5): no other trusted CA can issue a certificate that matches.
+ */
+int tb_cas_signed(const struct tb_cas *cas, const struct X509_name_st *name, struct x509_st *x);
+
 #endif

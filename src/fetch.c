@@ -25,7 +25,7 @@
 #define USER_AGENT "token-broker"
 #endif
 
-#define FILE_MODE 0644 /* the web server's user reads it; nobody else may change it (file.h) */
+#define FILE_MODE 0644    /* the web server's user reads it; nobody else may change it (file.h) */
 #define DESCRIBE_MAX 4096 /* what a report line says of the CRLs of one set */
 
 /* One run of the command: what every URL shares. */
@@ -147,12 +147,14 @@ on_write(char *p, size_t size, size_t n, void *arg)
 static int
 transfer_error(struct fetch *f, CURLcode cc, char *why, size_t whylen)
 {
-	if (cc == CURLE_OUT_OF_MEMORY || (cc == CURLE_WRITE_ERROR && f->write_err == TB_ERR_ALLOC)) {
+	if (cc == CURLE_OUT_OF_MEMORY ||
+	    (cc == CURLE_WRITE_ERROR && f->write_err == TB_ERR_ALLOC)) {
 		tb_whyf(why, whylen, "out of memory");
 		return TB_ERR_ALLOC;
 	}
 	if (cc == CURLE_FILESIZE_EXCEEDED || (cc == CURLE_WRITE_ERROR && f->write_err != 0)) {
-		tb_whyf(why, whylen, "the body is larger than %d bytes (a CRL file's limit), abandoned",
+		tb_whyf(why, whylen,
+		    "the body is larger than %d bytes (a CRL file's limit), abandoned",
 		    TB_CRL_FILE_MAX);
 		return TB_ERR_LIMIT;
 	}
@@ -194,7 +196,8 @@ download(struct fetch *f, const char *url, char *why, size_t whylen)
 	SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 	SET(CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
-	/* a CRL is signed: a redirect to plain http (common for distribution points) loses nothing */
+	/* a CRL is signed: a redirect to plain http (common for distribution points) loses nothing
+	 */
 	SET(CURLOPT_FOLLOWLOCATION, 1L);
 	SET(CURLOPT_MAXREDIRS, (long)TB_FETCH_REDIRS_MAX);
 	SET(CURLOPT_NOSIGNAL, 1L);
@@ -249,7 +252,8 @@ write_atomic(const char *path, const char *dir, const char *name, const char *da
 		return TB_ERR_CONFIG;
 	}
 	if ((fd = mkstemp(tmp)) < 0) {
-		tb_whyf(why, whylen, "cannot create a temporary file in %s: %s", dir, strerror(errno));
+		tb_whyf(
+		    why, whylen, "cannot create a temporary file in %s: %s", dir, strerror(errno));
 		return TB_ERR_IO;
 	}
 	if (fchmod(fd, FILE_MODE) != 0)
@@ -291,8 +295,7 @@ out:
  * TB_ERR_CONFIG when something other than a regular file is in the way.
  */
 static int
-load_in_place(const struct fetch *f, char *path, struct tb_crlset **old, char *note,
-    size_t notelen)
+load_in_place(const struct fetch *f, char *path, struct tb_crlset **old, char *note, size_t notelen)
 {
 	char *paths[1] = {path};
 	struct stat st;
@@ -339,8 +342,8 @@ collect(void *arg, const char *line)
 
 /* What a set's CRLs are: "CRL of 'CN=..': thisUpdate .., nextUpdate .., N entries". */
 static void
-describe(const struct tb_crlset *set, const struct tb_cas *cas, const char *name,
-    char out[DESCRIBE_MAX])
+describe(
+    const struct tb_crlset *set, const struct tb_cas *cas, const char *name, char out[DESCRIBE_MAX])
 {
 	struct describe d = {out, 0, DESCRIBE_MAX, name};
 
@@ -376,8 +379,8 @@ replace(struct fetch *f, const char *url, char *path, const char *name,
 	old_newer = old != NULL && tb_crlset_newer(old, fresh);
 	if (fresh_newer && old_newer) {
 		tb_whyf(line, linelen,
-		    "%s: failed: newer than %s for one CA and older for another; left as it was", url,
-		    path);
+		    "%s: failed: newer than %s for one CA and older for another; left as it was",
+		    url, path);
 		r = TB_ERR_INVALID;
 		goto out;
 	}
@@ -396,9 +399,10 @@ replace(struct fetch *f, const char *url, char *path, const char *name,
 	}
 	describe(fresh, f->cas, url, what);
 	r = tb_crlset_current(fresh, f->now) ? 0 : TB_ERR_INVALID;
-	tb_whyf(line, linelen, "%s: %s %s%s%s%s: %s", url,
-	    r == 0 ? "updated" : "failed: out of date, though newer than the copy it replaced in",
-	    path, note[0] != '\0' ? " (replacing a copy that did not load: " : "", note,
+	/* a stale CRL newer than the copy in place is still written: it is the best there is */
+	tb_whyf(line, linelen, "%s: %s %s%s%s%s%s: %s", url, r == 0 ? "updated" : "failed: wrote",
+	    path, r == 0 ? "" : ", but it is out of date",
+	    note[0] != '\0' ? " (replacing a copy that did not load: " : "", note,
 	    note[0] != '\0' ? ")" : "", what);
 out:
 	tb_crlset_free(old);
@@ -418,10 +422,10 @@ fetch_one(struct fetch *f, const char *url, const char *name, char *line, size_t
 		return TB_ERR_CONFIG;
 	}
 	if ((r = download(f, url, why, sizeof(why))) != 0 ||
-	    (r = tb_crlset_parse(f->cas, f->body.data, f->body.len, url, &fresh, why,
-	         sizeof(why))) != 0) {
-		tb_whyf(line, linelen, "%s: failed: %s (%s left as it was)", url, after_url(why, url),
-		    path);
+	    (r = tb_crlset_parse(
+	         f->cas, f->body.data, f->body.len, url, &fresh, why, sizeof(why))) != 0) {
+		tb_whyf(line, linelen, "%s: failed: %s (%s left as it was)", url,
+		    after_url(why, url), path);
 		goto out;
 	}
 	r = replace(f, url, path, name, fresh, line, linelen);
@@ -452,9 +456,8 @@ report(void *arg, int warning, const char *setting, const char *msg)
 	}
 }
 
-/* The first directory that CRL_FILES names, or NULL. */
-static const char *
-first_dir(const struct tb_config *cfg)
+const char *
+tb_fetch_dir(const struct tb_config *cfg)
 {
 	struct stat st;
 	size_t i;
@@ -473,14 +476,15 @@ setup(const struct tb_config *cfg, struct fetch *f, struct tb_cas **cas)
 	char why[TB_CRL_WHY_MAX];
 
 	if (cfg->ncrl_urls == 0) {
-		fprintf(stderr, "token-broker: CRL_URLS: unset: --fetch-crls has nothing to fetch\n");
+		fprintf(
+		    stderr, "token-broker: CRL_URLS: unset: --fetch-crls has nothing to fetch\n");
 		return TB_ERR_CONFIG;
 	}
 	if (cfg->client_ca_file == NULL) { /* config.c requires it with CRL_URLS: not reached */
 		fprintf(stderr, "token-broker: CLIENT_CA_FILE: unset\n");
 		return TB_ERR_CONFIG;
 	}
-	if ((f->dir = first_dir(cfg)) == NULL) {
+	if ((f->dir = tb_fetch_dir(cfg)) == NULL) {
 		fprintf(stderr, "token-broker: CRL_FILES: names no directory (--fetch-crls writes "
 		                "into the first directory it names)\n");
 		return TB_ERR_CONFIG;

@@ -32,4 +32,8 @@ int tb_fetch_names(char *const *urls, size_t n, char (*names)[TB_FETCH_NAME_MAX]
  */
 int tb_fetch_crls(time_t now);
 
+struct tb_config;
+/* The directory --fetch-crls writes into: the first directory that CRL_FILES names, or NULL. */
+const char *tb_fetch_dir(const struct tb_config *cfg);
+
 #endif

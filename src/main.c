@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "app.h"
@@ -119,6 +120,11 @@ check_revocation(const struct tb_config *cfg, int *errors)
 	struct tb_crlset *set = NULL;
 	char why[TB_CRL_WHY_MAX];
 
+	if (cfg->ncrl_urls > 0 && tb_fetch_dir(cfg) == NULL) {
+		fprintf(stderr, "token-broker: CRL_URLS: CRL_FILES names no directory for "
+		                "--fetch-crls to write into\n");
+		(*errors)++;
+	}
 	if (cfg->client_ca_file == NULL)
 		return;
 	if (tb_cas_load(cfg->client_ca_file, &cas, why, sizeof(why)) != 0) {
@@ -131,8 +137,16 @@ check_revocation(const struct tb_config *cfg, int *errors)
 		    0) {
 			fprintf(stderr, "token-broker: CRL_FILES: %s\n", why);
 			(*errors)++;
-		} else
+		} else {
 			tb_crlset_describe(set, cas, print_line, NULL);
+			if (!tb_crlset_current(set, time(NULL)))
+				fprintf(stderr,
+				    "token-broker: warning: CRL_FILES: a CRL is out of date (or none "
+				    "is loaded): %s\n",
+				    cfg->revocation_lenient
+				        ? "REVOCATION=lenient accepts its CA's clients with a warning"
+				        : "under REVOCATION=strict its CA's clients are refused");
+		}
 	}
 	tb_crlset_free(set);
 	tb_cas_free(cas);
@@ -160,7 +174,7 @@ check_config(void)
 	check_keys(cfg, &errors);
 	check_revocation(cfg, &errors);
 	if (cfg->client_registry != NULL &&
-	    tb_registry_load(cfg->client_registry, &reg, why, sizeof(why)) != 0) {
+	    tb_registry_load(cfg->client_registry, NULL, &reg, why, sizeof(why)) != 0) {
 		fprintf(stderr, "token-broker: %s\n", why); /* why names the setting */
 		errors++;
 	}

@@ -453,27 +453,6 @@ struct grant {
 	const char *audience;           /* its aud */
 };
 
-/* The registry's entry for the client; the entry may name the client. */
-static int
-registered(struct call *c, struct tb_identity *id, const struct tb_client **cl, char *why,
-    size_t whylen)
-{
-	char *named;
-
-	if ((*cl = tb_registry_match(c->app->registry, id)) == NULL) {
-		tb_whyf(why, whylen, "the certificate matches no entry of CLIENT_REGISTRY");
-		return TB_ERR_CLIENT;
-	}
-	if (tb_client_id(*cl) == NULL)
-		return 0;
-	if ((named = strdup(tb_client_id(*cl))) == NULL)
-		return TB_ERR_ALLOC;
-	free(id->client_id);
-	id->client_id = named;
-	c->log.client_id = id->client_id;
-	return 0;
-}
-
 /* May the client ask for an ID token for this audience? */
 static int
 audience_allowed(const struct tb_config *cfg, const struct tb_client *cl, const char *aud)
@@ -504,8 +483,14 @@ decide(struct call *c, const struct tb_token_params *p, struct tb_identity *id, 
 
 	g->validity = cfg->validity;
 	g->audience = p->audience != NULL ? p->audience : cfg->audience;
-	if (c->app->registry != NULL && (r = registered(c, id, &g->client, why, whylen)) != 0)
-		return r;
+	if (c->app->registry != NULL) {
+		/* the registry owns the identity's client id: it may name the client */
+		r = tb_registry_decide(c->app->registry, c->app->cas, cfg->client_id_attr, id,
+		    &g->client, why, whylen);
+		c->log.client_id = id->client_id;
+		if (r != 0)
+			return r;
+	}
 	if (g->client != NULL && tb_client_validity(g->client) > 0)
 		g->validity = tb_client_validity(g->client);
 	if (p->client_id != NULL && strcmp(p->client_id, id->client_id) != 0) {

@@ -63,8 +63,18 @@ fingerprint(const struct tb_watch *w)
 			add_stat(&h, w->paths[i], &st);
 			continue;
 		}
+		if (!S_ISDIR(st.st_mode)) {
+			add_stat(&h, w->paths[i], &st);
+			continue;
+		}
+		/*
+		 * A directory counts by the files in it, not by its own times: a temporary dot file
+		 * (--fetch-crls writes one before its rename) is no change.
+		 */
+		memset(&st, 0, sizeof(st));
+		st.st_mode = S_IFDIR;
 		add_stat(&h, w->paths[i], &st);
-		if (!S_ISDIR(st.st_mode) || (d = opendir(w->paths[i])) == NULL)
+		if ((d = opendir(w->paths[i])) == NULL)
 			continue;
 		while ((de = readdir(d)) != NULL) {
 			char path[PATH_BYTES];

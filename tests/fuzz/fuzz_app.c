@@ -115,6 +115,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	setenv("WORKLOAD_IDENTITY_POOL_ID", "test-pool", 1);
 	setenv("WORKLOAD_IDENTITY_PROVIDER_ID", "test-provider", 1);
 	setenv("TOKEN_ISSUER", "https://broker.example.net/idp", 1);
+	setenv("TOKEN_AUDIENCES", "sts.amazonaws.com,api://AzureADTokenExchange", 1);
 	setenv("SIGNING_KEYS", key_file, 1);
 	setenv("CLIENT_REGISTRY", registry_file, 1);
 	setenv("STS_ENDPOINT", "http://127.0.0.1:9", 1);

@@ -12,10 +12,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /*
  * The input is the environment, one NAME=VALUE a line (a line without '=' is skipped), as an
- * operator writes it in FcgidInitialEnv or bin-environment. Each run starts from an empty
- * environment. Key and registry files are opened later (tb_app_new), so a run touches no file.
+ * operator writes it in FcgidInitialEnv or bin-environment. Each run gets an environment of its
+ * own: environ points at the input's lines (setenv would keep every value it was ever given, as
+ * glibc does, and a long run would grow without end). Key and registry files are opened later
+ * (tb_app_new), so a run touches no file.
  */
 #define ENV_INPUT_MAX (64 * 1024)
+#define ENV_VARS_MAX 1024
+
+extern char **environ;
 
 struct seen {
 	int errors, warnings;
@@ -75,25 +80,27 @@ check(const struct tb_config *c)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	static char *vars[ENV_VARS_MAX + 1], *none[1];
 	struct tb_config *cfg = NULL;
 	struct seen seen = {0, 0};
 	char *text, *line, *next, *eq;
+	size_t n = 0;
 	int r;
 
 	if (size > ENV_INPUT_MAX || (text = malloc(size + 1)) == NULL)
 		return 0;
 	memcpy(text, data, size);
 	text[size] = '\0';
-	clearenv();
-	for (line = text; line != NULL; line = next) {
+	for (line = text; line != NULL && n < ENV_VARS_MAX; line = next) {
 		if ((next = strchr(line, '\n')) != NULL)
 			*next++ = '\0';
-		if ((eq = strchr(line, '=')) == NULL || eq == line)
-			continue;
-		*eq = '\0';
-		setenv(line, eq + 1, 1);
+		if ((eq = strchr(line, '=')) != NULL && eq != line)
+			vars[n++] = line;
 	}
+	vars[n] = NULL;
+	environ = vars;
 	r = tb_config_load(report, &seen, &cfg);
+	environ = none; /* the lines are freed below; the config holds copies */
 	if (r == 0) {
 		if (cfg == NULL || seen.errors != 0)
 			abort();

@@ -67,6 +67,7 @@ nextUpdate CRL_DAYS after, so it stays current for the life of the PKI):
   crl-dir/                      a CRL directory: 10-ca.pem (= ca-client.pem), 20-untrusted.der
                                 (untrusted-empty in DER), and what the broker must skip: the
                                 dot file .30-partial.tmp and the directory sub/ (garbage both)
+The registry's fleet certificates (groups, CA binding) are listed in fleet()'s docstring.
 Leaf certificates are valid from yesterday to +30 days unless said otherwise; the CAs from
 2019-12-01 to +10 years, so that the expired and the future leaf lie inside their issuer's span
 where it matters and the CAs never expire during a build tree's life.
@@ -88,7 +89,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mkcrl  # noqa: E402 (beside this file)
 
 REGENERATE_DAYS = 14
-PKI_VERSION = 4  # bumped when a file is added: a PKI of another version is made again
+PKI_VERSION = 5  # bumped when a file is added: a PKI of another version is made again
 OU_COUNT, OU_LEN = 60, 60  # ou60.pem: a subject just under cert.c's 4096-byte cap
 CLIENT_SERIAL = 0xC97771DBA8B770E1B6A73F4C9180427277B5FD  # high bit set: DER keeps a 00 byte
 CRL_DAYS = 4 * REGENERATE_DAYS  # a current CRL outlives the PKI it belongs to
@@ -276,6 +277,7 @@ def generate(outdir):
          sans=[x509.DNSName("client2.example.net")], eku=client_eku)
     write(outdir, "cas.pem", cert_pem(ca) + cert_pem(unt_ca))
     crls(outdir, now, ca, ca_key, unt_ca, unt_key)
+    fleet(outdir, now, ca, ca_key)
 
 
 def crl_pem(crl):
@@ -334,6 +336,64 @@ def crls(outdir, now, ca, ca_key, unt_ca, unt_key):
           unt_empty.public_bytes(serialization.Encoding.DER))
     write(outdir, os.path.join("crl-dir", ".30-partial.tmp"), GARBAGE_CRL)
     write(outdir, os.path.join("crl-dir", "sub", "garbage.pem"), GARBAGE_CRL)
+
+
+def fleet(outdir, now, ca, ca_key):
+    """The certificates of the registry's groups and issuer bindings (SPEC section 5):
+
+      ca2.pem/.key                  "CN=token-broker test CA 2,O=token-broker tests", a second CA
+      cas-fleet.pem                 ca.pem and ca2.pem in one bundle (CLIENT_CA_FILE)
+      client-ca2.pem/.key           client.pem's subject and SANs, issued by CA 2
+      impostor-ca.pem/.key          a CA with CA 2's subject but a key of its own (in no bundle)
+      client-impostor.pem/.key      client.pem's subject and SANs, issuer CA 2 by name, signed by
+                                    impostor-ca.key
+      sensor.pem/.key               C=US, O=Example Corp, OU=sensors,
+                                    CN=sensor-17.sensors.example.net; SANs DNS:device-17.example.com
+                                    (first: no group pattern matches it),
+                                    DNS:sensor-17.sensors.example.net,
+                                    URI:https://device-17.example.com/,
+                                    URI:spiffe://example.net/ns/prod/sa/sensor-17; issued by the CA
+      sensor-ca2.pem/.key           the same subject and SANs, issued by CA 2
+      escaped.pem/.key              O=Example Corp, OU=sensors, CN=dev,ops+1 "x" \\y (a value
+                                    RFC 4514 must escape); SAN DNS:escaped.sensors.example.net
+    """
+    ca2_key = ec_key()
+    ca2 = make_ca("token-broker test CA 2", ca2_key, now)
+    write(outdir, "ca2.pem", cert_pem(ca2))
+    write(outdir, "ca2.key", key_pem(ca2_key), private=True)
+    write(outdir, "cas-fleet.pem", cert_pem(ca) + cert_pem(ca2))
+    imp_key = ec_key()
+    imp = make_ca("token-broker test CA 2", imp_key, now)
+    write(outdir, "impostor-ca.pem", cert_pem(imp))
+    write(outdir, "impostor-ca.key", key_pem(imp_key), private=True)
+    client_eku = [ExtendedKeyUsageOID.CLIENT_AUTH]
+
+    def leaf(fname, subject, sans, issuer_cert, issuer_key):
+        key = ec_key()
+        cert = make_leaf(subject, key, issuer_cert, issuer_key, now, sans=sans, eku=client_eku)
+        write(outdir, fname + ".pem", cert_pem(cert))
+        write(outdir, fname + ".key", key_pem(key), private=True)
+
+    client = name("client.example.net", "Example")
+    client_sans = [x509.DNSName("client.example.net"), x509.DNSName("alt.example.net")]
+    leaf("client-ca2", client, client_sans, ca2, ca2_key)
+    leaf("client-impostor", client, client_sans, imp, imp_key)
+    sensor = x509.Name([
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example Corp"),
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "sensors"),
+        x509.NameAttribute(NameOID.COMMON_NAME, "sensor-17.sensors.example.net")])
+    sensor_sans = [x509.DNSName("device-17.example.com"),
+                   x509.DNSName("sensor-17.sensors.example.net"),
+                   x509.UniformResourceIdentifier("https://device-17.example.com/"),
+                   x509.UniformResourceIdentifier("spiffe://example.net/ns/prod/sa/sensor-17")]
+    leaf("sensor", sensor, sensor_sans, ca, ca_key)
+    leaf("sensor-ca2", sensor, sensor_sans, ca2, ca2_key)
+    leaf("escaped", x509.Name([
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example Corp"),
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "sensors"),
+        x509.NameAttribute(NameOID.COMMON_NAME, 'dev,ops+1 "x" \\y')]),
+        [x509.DNSName("escaped.sensors.example.net")], ca, ca_key)
 
 
 def main(argv):

@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -676,6 +677,154 @@ test_xlb(void)
 	}
 }
 
+/* Compares an identity's SAN list with the expected NULL-terminated list. */
+static void
+check_list(char *const *got, size_t n, const char *const *want, const char *what)
+{
+	size_t i, w;
+	int same;
+
+	for (w = 0; want[w] != NULL; w++)
+		;
+	same = n == w && (n > 0 || got == NULL);
+	for (i = 0; same && i < n; i++)
+		same = strcmp(got[i], want[i]) == 0;
+	ok(same, "%s: %zu SANs, in order", what, w);
+	for (i = 0; !same && i < n; i++)
+		printf("#   got [%zu] '%s'\n", i, got[i]);
+}
+
+/* A certificate valid at NOW with ndns DNS SANs (a0.example.net, a1...), signed by itself. */
+static char *
+many_sans_pem(int ndns)
+{
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	GENERAL_NAMES *names = sk_GENERAL_NAME_new_null();
+	BIO *bio = BIO_new(BIO_s_mem());
+	char dns[64], *pem = NULL, *p;
+	long n;
+	int i;
+
+	for (i = 0; i < ndns; i++) {
+		GENERAL_NAME *g = GENERAL_NAME_new();
+		ASN1_IA5STRING *v = ASN1_IA5STRING_new();
+
+		snprintf(dns, sizeof(dns), "a%d.example.net", i);
+		ASN1_STRING_set(v, dns, -1);
+		GENERAL_NAME_set0_value(g, GEN_DNS, v);
+		sk_GENERAL_NAME_push(names, g);
+	}
+	X509_set_version(x, X509_VERSION_3);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 7);
+	X509_NAME_add_entry_by_txt(
+	    X509_get_subject_name(x), "CN", MBSTRING_ASC, (unsigned char *)"many", -1, -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(x));
+	ASN1_TIME_set(X509_getm_notBefore(x), NOW - 86400);
+	ASN1_TIME_set(X509_getm_notAfter(x), NOW + 86400);
+	X509_set_pubkey(x, key);
+	X509_add1_ext_i2d(x, NID_subject_alt_name, names, 0, X509V3_ADD_DEFAULT);
+	if (X509_sign(x, key, EVP_sha256()) > 0 && PEM_write_bio_X509(bio, x) == 1 &&
+	    (n = BIO_get_mem_data(bio, &p)) > 0 && (pem = malloc((size_t)n + 1)) != NULL) {
+		memcpy(pem, p, (size_t)n);
+		pem[n] = '\0';
+	}
+	GENERAL_NAMES_free(names);
+	BIO_free(bio);
+	X509_free(x);
+	EVP_PKEY_free(key);
+	return pem;
+}
+
+/* Every DNS and URI SAN in the lists (for registry groups), and the certificate kept. */
+static void
+test_san_lists(void)
+{
+	static const char *const dns_two[] = {"client.example.net", "second.example.net", NULL};
+	static const char *const https_first_uris[] = {
+	    "https://client.example.net/id", "spiffe://example.org/ns/prod/sa/batch", NULL};
+	static const char *const https_first_dns[] = {"batch.example.net", NULL};
+	static const char *const none[] = {NULL};
+	static const char *const xlb_dns[] = {"dns-1", " dns-2", NULL};
+	static const char *const xlb_uris[] = {"https://uri-1", "https://uri-2", NULL};
+	static const char *const xlb_second[] = {"https://second", NULL};
+	static const struct {
+		const char *file;
+		const char *const *dns, *const *uris;
+	} cases[] = {
+	    {"dns.pem", dns_two, none},
+	    {"uri-https-first.pem", https_first_dns, https_first_uris},
+	    {"nosan.pem", none, none},
+	};
+	const char *values[TB_XLB_HEADERS] = {NULL};
+	struct tb_identity *id;
+	char why[TB_WHY_MAX], *pem;
+	size_t i, len;
+	int r;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		id = NULL;
+		if ((pem = fixture(cases[i].file, &len)) == NULL ||
+		    tb_cert_identity(pem, len, NOW, &id, why, sizeof(why)) != 0) {
+			ok(0, "lists: %s accepted", cases[i].file);
+			free(pem);
+			continue;
+		}
+		check_list(id->dns_sans, id->ndns_sans, cases[i].dns, cases[i].file);
+		check_list(id->uri_sans, id->nuri_sans, cases[i].uris, cases[i].file);
+		ok(id->cert != NULL &&
+		        X509_NAME_get_index_by_NID(X509_get_subject_name(id->cert), NID_commonName,
+		            -1) >= 0,
+		    "%s: the parsed certificate is kept", cases[i].file);
+		tb_identity_free(id);
+		free(pem);
+	}
+	for (i = 0; i < 2; i++) {
+		int want = i == 0 ? 0 : TB_ERR_CLIENT;
+
+		id = NULL;
+		pem = many_sans_pem(i == 0 ? TB_CERT_SANS_MAX : TB_CERT_SANS_MAX + 1);
+		r = pem == NULL ? -1 : tb_cert_identity(pem, strlen(pem), NOW, &id, why, sizeof(why));
+		is_int(r, want, "a certificate with %d DNS SANs is %s", TB_CERT_SANS_MAX + (int)i,
+		    i == 0 ? "accepted" : "refused");
+		if (i == 0)
+			is_int(id != NULL ? id->ndns_sans : 0, TB_CERT_SANS_MAX, "all of them listed");
+		else
+			ok(strstr(why, "more than 1024 DNS SANs") != NULL, "the reason: %s", why);
+		tb_identity_free(id);
+		free(pem);
+	}
+	values[TB_XLB_PRESENT] = "true";
+	values[TB_XLB_CHAIN_VERIFIED] = "true";
+	values[TB_XLB_SHA256] = XLB_HASH;
+	values[TB_XLB_DNS_SANS] = "ZG5zLTEsIGRucy0y";                     /* "dns-1, dns-2" */
+	values[TB_XLB_URI_SANS] = "aHR0cHM6Ly91cmktMSxodHRwczovL3VyaS0y"; /* uri-1,uri-2 */
+	id = NULL;
+	is_int(tb_cert_identity_xlb(values, XLB_HASH, NOW, &id, why, sizeof(why)), 0,
+	    "xlb lists: accepted");
+	if (id != NULL) {
+		check_list(id->dns_sans, id->ndns_sans, xlb_dns, "xlb DNS header, untrimmed");
+		check_list(id->uri_sans, id->nuri_sans, xlb_uris, "xlb URI header");
+		ok(id->cert == NULL, "xlb: no certificate");
+		tb_identity_free(id);
+	}
+	values[TB_XLB_URI_SANS] = "LGh0dHBzOi8vc2Vjb25k"; /* ",https://second" */
+	values[TB_XLB_DNS_SANS] = NULL;
+	id = NULL;
+	is_int(tb_cert_identity_xlb(values, XLB_HASH, NOW, &id, why, sizeof(why)), 0,
+	    "xlb lists: a leading comma accepted");
+	if (id != NULL) {
+		check_list(id->uri_sans, id->nuri_sans, xlb_second, "xlb: empty elements left out");
+		check_list(id->dns_sans, id->ndns_sans, none, "xlb: no DNS header, no list");
+		tb_identity_free(id);
+	}
+	values[TB_XLB_DNS_SANS] = "YSxiCWM="; /* "a,b\tc": a control character after the first */
+	id = NULL;
+	is_int(tb_cert_identity_xlb(values, XLB_HASH, NOW, &id, why, sizeof(why)), TB_ERR_CLIENT,
+	    "xlb lists: a control character in a later SAN is refused too");
+	tb_identity_free(id);
+}
+
 int
 main(void)
 {
@@ -687,5 +836,6 @@ main(void)
 	test_identity_bad_der();
 	test_rfc8705();
 	test_xlb();
+	test_san_lists();
 	return done_testing();
 }

@@ -14,9 +14,11 @@ static const struct {
     {"https://pki.example.net/crl/Device_CA-2.der", "Device_CA-2.der"},
     {"http://127.0.0.1:8080/a/b/c.pem", "c.pem"},
     /* a lone "/": no segment */
-    {"http://crl.example.net/", "d79fa00d1cd2c1083f82fa417873eb784c2b9f98006802cbc5ae2a8b1a9bcf7a.crl"},
+    {"http://crl.example.net/",
+        "d79fa00d1cd2c1083f82fa417873eb784c2b9f98006802cbc5ae2a8b1a9bcf7a.crl"},
     /* no path at all */
-    {"http://crl.example.net", "a6547a45cbf228dea0f75cc397f1e583053bc9f5231565ac3b6df21c4dc88b8c.crl"},
+    {"http://crl.example.net",
+        "a6547a45cbf228dea0f75cc397f1e583053bc9f5231565ac3b6df21c4dc88b8c.crl"},
     /* a dot file would be skipped by the broker (and .. is a directory) */
     {"http://crl.example.net/.hidden", "HASH"},
     {"http://crl.example.net/crl/..", "HASH"},
@@ -59,22 +61,29 @@ test_single(void)
 	}
 }
 
+/* A URL whose last segment is len bytes of 'a', into url. */
+static void
+long_url(char *url, size_t size, size_t len)
+{
+	int n = snprintf(url, size, "http://crl.example.net/");
+
+	memset(url + n, 'a', len);
+	url[(size_t)n + len] = '\0';
+}
+
 static void
 test_lengths(void)
 {
 	char url[256], names[1][TB_FETCH_NAME_MAX];
 	char *urls[1] = {url};
-	int n;
 
 	/* TB_FETCH_SEGMENT_MAX bytes is kept as it is, one more is not */
-	n = snprintf(url, sizeof(url), "http://crl.example.net/");
-	memset(url + n, 'a', TB_FETCH_SEGMENT_MAX);
-	url[n + TB_FETCH_SEGMENT_MAX] = '\0';
+	long_url(url, sizeof(url), TB_FETCH_SEGMENT_MAX);
 	is_int(tb_fetch_names(urls, 1, names), 0, "a segment of %d bytes", TB_FETCH_SEGMENT_MAX);
 	is_int(strlen(names[0]), TB_FETCH_SEGMENT_MAX, "kept as the name");
-	url[n + TB_FETCH_SEGMENT_MAX] = 'a';
-	url[n + TB_FETCH_SEGMENT_MAX + 1] = '\0';
-	is_int(tb_fetch_names(urls, 1, names), 0, "a segment of %d bytes", TB_FETCH_SEGMENT_MAX + 1);
+	long_url(url, sizeof(url), TB_FETCH_SEGMENT_MAX + 1);
+	is_int(
+	    tb_fetch_names(urls, 1, names), 0, "a segment of %d bytes", TB_FETCH_SEGMENT_MAX + 1);
 	ok(is_hash_name(names[0]), "hashed");
 }
 
