@@ -18,132 +18,21 @@ and the one process answered all of them: it never exited, and on SIGTERM it say
 them all. Under CI=true a missing cgi-fcgi or python3-cryptography fails instead of skipping.
 """
 
-import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
-BUILDDIR = os.environ.get("TB_BUILDDIR", ".")
-SRCDIR = os.environ.get("TB_SRCDIR", ".")
-PYTHON3 = os.environ.get("PYTHON3") or sys.executable
-PROGRAM = os.path.join(BUILDDIR, "src", "token-broker")
-PKI = os.path.join(BUILDDIR, "tests", "pki-out")
-MKPKI = os.path.join(SRCDIR, "tests", "pki", "mkpki.py")
+from fcgilib import PKI, PYTHON3, SRCDIR, Broker, Tap, make_pki
+
 MKCRL = os.path.join(SRCDIR, "tests", "pki", "mkcrl.py")
 PAUSE = 1.1    # seconds between a change and the request that must see it (the broker: 1 s)
-BOUND = 5.0    # seconds a stop may take
-TIMEOUT = 30   # seconds for one cgi-fcgi run (generous for valgrind and a loaded machine)
 PLAN = 12
 CORRUPT = b"-----BEGIN X509 CRL-----\nbm90IGEgQ1JM\n-----END X509 CRL-----\n"
-
-n = 0
-failed = 0
-
-
-def tap(good, what, diag=""):
-    global n, failed
-    n += 1
-    print("%sok %d - %s" % ("" if good else "not ", n, what))
-    if not good:
-        failed += 1
-        for line in diag.splitlines()[-40:]:
-            print("# " + line)
-    sys.stdout.flush()
-
-
-def missing(what):
-    """A test tool is not there: skip the rest, or fail them under CI=true."""
-    for _ in range(n, PLAN):
-        if os.environ.get("CI") == "true":
-            tap(False, what)
-        else:
-            print("ok %d # SKIP %s" % (n + 1, what))
-            globals()["n"] += 1
-    return 1 if failed else 0
-
-
-class Broker:
-    def __init__(self, tmp, crldir):
-        self.tmp = tmp
-        self.sock = os.path.join(tmp, "broker.sock")
-        self.errpath = os.path.join(tmp, "stderr")
-        lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        lsock.bind(self.sock)
-        lsock.listen(8)
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "SIGNING_KEYS": os.path.join(PKI, "signing-ec.pem"),
-            "TOKEN_AUDIENCE": "https://example.net/aud",
-            "TOKEN_ISSUER": "https://broker.example.net",
-            "CLIENT_CA_FILE": os.path.join(PKI, "ca.pem"),
-            "CRL_FILES": crldir,
-        }
-        for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
-            if k in os.environ:
-                env[k] = os.environ[k]
-        with open(self.errpath, "wb") as err:
-            self.proc = subprocess.Popen([PROGRAM], stdin=lsock.fileno(),
-                                         stdout=subprocess.DEVNULL, stderr=err, env=env,
-                                         close_fds=True)
-        lsock.close()
-        self.pid = self.proc.pid
-        self.seen = 0  # log lines already looked at
-
-    def log(self):
-        with open(self.errpath, "rb") as f:
-            return f.read().decode(errors="replace")
-
-    def new_lines(self):
-        """The JSON log lines written since the last call (unparsable ones as messages)."""
-        lines = self.log().splitlines()
-        fresh, self.seen = lines[self.seen:], len(lines)
-        out = []
-        for line in fresh:
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                out.append({"severity": "?", "message": line})
-        return out
-
-    def token(self, cgi_fcgi, cert):
-        """POST /token with cert verified: (status, JSON body or None, raw output)."""
-        with open(os.path.join(PKI, cert)) as f:
-            pem = f.read()
-        body = b"grant_type=client_credentials"
-        env = {"PATH": os.environ.get("PATH", ""), "GATEWAY_INTERFACE": "CGI/1.1",
-               "REQUEST_METHOD": "POST", "REQUEST_URI": "/token", "SCRIPT_NAME": "",
-               "PATH_INFO": "/token", "QUERY_STRING": "", "HTTP_HOST": "broker.example.net",
-               "HTTPS": "on", "SERVER_PROTOCOL": "HTTP/1.1",
-               "CONTENT_TYPE": "application/x-www-form-urlencoded",
-               "CONTENT_LENGTH": str(len(body)), "SSL_CLIENT_VERIFY": "SUCCESS",
-               "SSL_CLIENT_CERT": pem}
-        out = subprocess.run([cgi_fcgi, "-bind", "-connect", self.sock], env=env, input=body,
-                             capture_output=True, timeout=TIMEOUT)
-        raw = out.stdout.decode(errors="replace")
-        head, _, text = raw.partition("\r\n\r\n")
-        status = 200
-        for line in head.split("\r\n"):
-            if line.lower().startswith("status:"):
-                status = int(line.split()[1])
-        try:
-            doc = json.loads(text)
-        except ValueError:
-            doc = None
-        return status, doc, raw + out.stderr.decode(errors="replace")
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=BOUND)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            return None
+t = Tap(PLAN)
+tap = t.ok
 
 
 def publish(crl, *args):
@@ -217,14 +106,13 @@ def steps(b, cgi_fcgi, crl):
 
 
 def main():
-    print("1..%d" % PLAN)
-    p = subprocess.run([PYTHON3, MKPKI, PKI], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    if p.returncode != 0:
-        print("# " + p.stdout.decode(errors="replace")[-500:].replace("\n", "\n# "))
-        return missing("mkpki.py failed (python3-cryptography missing?)")
+    why = make_pki()
+    if why is not None:
+        print("# " + why.replace("\n", "\n# "))
+        return t.missing("mkpki.py failed (python3-cryptography missing?)")
     cgi_fcgi = shutil.which("cgi-fcgi")
     if cgi_fcgi is None:
-        return missing("cgi-fcgi (Debian libfcgi-bin) is not installed")
+        return t.missing("cgi-fcgi (Debian libfcgi-bin) is not installed")
     tmp = tempfile.mkdtemp(prefix="tb-reload.")
     b = None
     try:
@@ -232,7 +120,7 @@ def main():
         os.mkdir(crldir, 0o755)
         crl = os.path.join(crldir, "ca.pem")
         publish(crl)
-        b = Broker(tmp, crldir)
+        b = Broker(tmp, {"CLIENT_CA_FILE": os.path.join(PKI, "ca.pem"), "CRL_FILES": crldir})
         steps(b, cgi_fcgi, crl)
         tap(b.proc.poll() is None, "the process (pid %d) is still running: no restart" % b.pid,
             b.log())
@@ -245,12 +133,12 @@ def main():
             "mkcrl.py left no temporary file behind")
     except (OSError, subprocess.SubprocessError) as e:
         tap(False, "the test could not run: %s" % e, b.log() if b else "")
-        missing("an earlier step failed")
+        t.missing("an earlier step failed")
     finally:
         if b is not None:
             b.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    return 1 if failed else 0
+    return t.status()
 
 
 if __name__ == "__main__":
