@@ -618,7 +618,8 @@ tb_cert_identity_xlb(const char *const values[TB_XLB_HEADERS], const char *clien
 		int dns = san_headers[i].h == TB_XLB_DNS_SANS;
 
 		slot = dns ? &id->dns_san : &id->uri_san;
-		if ((r = header_san(values[san_headers[i].h], slot, dns ? &id->dns_sans : &id->uri_sans,
+		if ((r = header_san(values[san_headers[i].h], slot,
+		         dns ? &id->dns_sans : &id->uri_sans,
 		         dns ? &id->ndns_sans : &id->nuri_sans)) != 0) {
 			if (r == TB_ERR_ALLOC)
 				goto out;

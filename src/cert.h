@@ -36,8 +36,8 @@ struct tb_identity {
 	char **uri_sans; /* every URI SAN, SPIFFE IDs included: nuri_sans of them */
 	size_t nuri_sans;
 	struct x509_st *cert; /* the parsed certificate, for issuer binding (NULL for headers) */
-	char *client_id;  /* set by the flow: the attribute MTLS_CLIENT_ID names, or a header */
-	const char *flow; /* static flow name, for amr */
+	char *client_id;      /* set by the flow: the attribute MTLS_CLIENT_ID names, or a header */
+	const char *flow;     /* static flow name, for amr */
 };
 
 void tb_identity_free(struct tb_identity *id);

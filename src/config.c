@@ -59,6 +59,27 @@ static const struct {
         "X-Client-Cert-Valid-Not-After"},
 };
 
+int
+tb_id_attr_parse(const char *name, enum tb_id_attr *out)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(id_attr_names) / sizeof(id_attr_names[0]); i++) {
+		if (strcmp(name, id_attr_names[i]) == 0) {
+			*out = (enum tb_id_attr)i;
+			return 0;
+		}
+	}
+	return TB_ERR_INVALID;
+}
+
+const char *
+tb_id_attr_name(enum tb_id_attr a)
+{
+	return (size_t)a < sizeof(id_attr_names) / sizeof(id_attr_names[0]) ? id_attr_names[a]
+	                                                                      : "such attribute";
+}
+
 const char *
 tb_flow_name(enum tb_flow_kind f)
 {
@@ -382,16 +403,11 @@ load_mtls(struct loader *l, struct tb_config *c)
 
 	c->client_id_attr = TB_ID_SHA256;
 	if (v != NULL) {
-		for (i = 0; i < sizeof(id_attr_names) / sizeof(id_attr_names[0]); i++)
-			if (strcmp(v, id_attr_names[i]) == 0)
-				break;
-		if (i == sizeof(id_attr_names) / sizeof(id_attr_names[0]))
+		if (tb_id_attr_parse(v, &c->client_id_attr) != 0)
 			problem(l, 0, "MTLS_CLIENT_ID",
 			    "must be one of sha256, spiffe, dnssan, urisan, serial, subject (got "
 			    "'%s')",
 			    v);
-		else
-			c->client_id_attr = (enum tb_id_attr)i;
 		free(v);
 	}
 	for (i = 0; i < TB_XLB_HEADERS; i++) {

@@ -30,6 +30,14 @@ enum tb_id_attr {
 	TB_ID_SUBJECT
 };
 
+/*
+ * The attribute an MTLS_CLIENT_ID value (or a registry group's client_id) names: 0, or
+ * TB_ERR_INVALID for anything but sha256, spiffe, dnssan, urisan, serial, subject.
+ */
+int tb_id_attr_parse(const char *name, enum tb_id_attr *out);
+/* The setting's name of an attribute ("dnssan"), static. */
+const char *tb_id_attr_name(enum tb_id_attr a);
+
 /* Read-only after tb_config_load: every string owned by the config, NULL when unset. */
 struct tb_config {
 	enum tb_flow_kind flows[TB_FLOWS_MAX]; /* in the order AUTH_FLOWS lists them */

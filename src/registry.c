@@ -44,16 +44,6 @@ static const char *const kind_names[M_KINDS] = {
     [M_URISAN] = "urisan",
 };
 
-/* The attributes that a group's client_id can name: MTLS_CLIENT_ID's values (config.c). */
-static const char *const id_attr_names[] = {
-    [TB_ID_SHA256] = "sha256",
-    [TB_ID_SPIFFE] = "spiffe",
-    [TB_ID_DNSSAN] = "dnssan",
-    [TB_ID_URISAN] = "urisan",
-    [TB_ID_SERIAL] = "serial",
-    [TB_ID_SUBJECT] = "subject",
-};
-#define ID_ATTRS (sizeof(id_attr_names) / sizeof(id_attr_names[0]))
 
 /* One subject condition of a group: some value of the attribute matches the pattern. */
 struct attr_cond {
@@ -69,11 +59,11 @@ struct group_match {
 };
 
 struct tb_client {
-	char *client_id;     /* clients: NULL keeps the flow's */
-	char *group;         /* groups: the name; NULL for clients */
+	char *client_id;      /* clients: NULL keeps the flow's */
+	char *group;          /* groups: the name; NULL for clients */
 	enum match_kind kind; /* clients: the one match kind */
-	char *value;         /* clients: normalised (sha1 lower hex without colons, sha256 without
-	                        '=', dnssan lower case); NULL for a subject */
+	char *value;          /* clients: normalised (sha1 lower hex without colons, sha256 without
+	                         '=', dnssan lower case); NULL for a subject */
 	unsigned char *subject_der; /* clients matching by subject: the parsed name's DER (an
 	                               X509_NAME object takes ten times the memory) */
 	size_t subject_der_len;
@@ -298,7 +288,7 @@ static int
 parse_ava(const char **sp, struct ava *a)
 {
 	const char *s = *sp;
-	char type[DN_TYPE_MAX];
+	char type[DN_TYPE_MAX] = "";
 	size_t tl = 0, trail = 0;
 
 	while (*s == ' ')
@@ -425,21 +415,21 @@ name_text(const X509_NAME *name, char out[NAME_TEXT_MAX])
 static int
 dns_pattern(char *p)
 {
-	size_t i, label = 0;
+	size_t i, run = 0;
 
 	for (i = 0;; i++) {
 		if (p[i] == '.' || p[i] == '\0') {
-			if (label == 0 || (label > 1 && memchr(p + i - label, '*', label) != NULL))
+			if (run == 0 || (run > 1 && memchr(p + i - run, '*', run) != NULL))
 				return 0;
 			if (p[i] == '\0')
 				return 1;
-			label = 0;
+			run = 0;
 			continue;
 		}
 		if (!isalnum((unsigned char)p[i]) && p[i] != '-' && p[i] != '_' && p[i] != '*')
 			return 0;
 		p[i] = (char)ascii_lower((unsigned char)p[i]);
-		label++;
+		run++;
 	}
 }
 
@@ -450,8 +440,8 @@ dns_match(const char *pat, const char *name)
 	for (;;) {
 		size_t pl = strcspn(pat, "."), nl = strcspn(name, ".");
 
-		if (nl == 0 || (!(pl == 1 && *pat == '*') &&
-		                   (pl != nl || strncasecmp(pat, name, pl) != 0)))
+		if (nl == 0 ||
+		    (!(pl == 1 && *pat == '*') && (pl != nl || strncasecmp(pat, name, pl) != 0)))
 			return 0;
 		pat += pl;
 		name += nl;
@@ -645,8 +635,9 @@ normalise(enum match_kind kind, const char *v, struct tb_client *cl)
 			goto bad;
 		if (kind == M_SHA256 && v[i] == '=')
 			continue;
-		s[o++] = (char)(kind == M_SHA1 || kind == M_DNSSAN ? ascii_lower((unsigned char)v[i])
-		                                                   : v[i]);
+		s[o++] =
+		    (char)(kind == M_SHA1 || kind == M_DNSSAN ? ascii_lower((unsigned char)v[i])
+		                                              : v[i]);
 	}
 	s[o] = '\0';
 	if (kind == M_SHA1 && o != 2 * TB_SHA1_LEN)
@@ -769,6 +760,8 @@ intern_issuer(struct load *l, X509_NAME *name, const X509_NAME **out)
 	}
 	if (reg->nissuers == reg->icap) {
 		size_t cap = reg->icap == 0 ? 4 : 2 * reg->icap;
+		/* an array of pointers: sizeof(X509_NAME *) is meant */
+		/* NOLINTNEXTLINE(bugprone-sizeof-expression) */
 		X509_NAME **grown = realloc(reg->issuers, cap * sizeof(*grown));
 
 		r = TB_ERR_ALLOC;
@@ -828,8 +821,8 @@ load_policy(struct load *l, const struct tb_json *e, struct tb_client *cl)
 static int
 load_client(struct load *l, struct tb_json *e, struct tb_client *cl)
 {
-	static const char *const entry_keys[] = {"client_id", "match", "scopes",
-	    "service_accounts", "audiences", "token_validity", "issuer", NULL};
+	static const char *const entry_keys[] = {"client_id", "match", "scopes", "service_accounts",
+	    "audiences", "token_validity", "issuer", NULL};
 	static const char *const match_keys[] = {
 	    "sha256", "sha1", "subject", "spiffe", "dnssan", "urisan", NULL};
 	static const char exactly_one[] =
@@ -844,8 +837,8 @@ load_client(struct load *l, struct tb_json *e, struct tb_client *cl)
 	if ((id = tb_json_get_str(e, "client_id")) != NULL) {
 		l->id = id;
 		if (!valid_id(id))
-			return refuse(l, "'client_id' must be 1 to %d printable characters",
-			    CLIENT_ID_MAX);
+			return refuse(
+			    l, "'client_id' must be 1 to %d printable characters", CLIENT_ID_MAX);
 		if ((cl->client_id = strdup(id)) == NULL)
 			return TB_ERR_ALLOC;
 	} else if (tb_json_get(e, "client_id") != NULL)
@@ -891,7 +884,8 @@ subject_cond(void *arg, const char *key, struct tb_json *v)
 
 	snprintf(type, sizeof(type), "%s", key);
 	if (strlen(key) >= sizeof(type) || (c->type = attribute_type(type)) == NULL)
-		s->r = refuse(s->l, "unknown attribute '%.*s' in 'match.subject'", DN_TYPE_MAX, key);
+		s->r =
+		    refuse(s->l, "unknown attribute '%.*s' in 'match.subject'", DN_TYPE_MAX, key);
 	else if (s->gm->nattrs++, p == NULL || strlen(p) > MATCH_VALUE_MAX || !glob_pattern(p))
 		s->r = refuse(s->l,
 		    "'match.subject.%.*s' must be a pattern: not empty, '*' for any run of "
@@ -924,8 +918,9 @@ load_group_match(struct load *l, struct tb_json *m, struct group_match *gm)
 
 	if (!tb_json_is_object(m))
 		return refuse(l, "'match' must be an object");
-	if ((r = only_keys(l, m, match_keys, " in 'match' (a group matches by dnssan, urisan, "
-	                                      "spiffe and subject)")) != 0)
+	if ((r = only_keys(l, m, match_keys,
+	         " in 'match' (a group matches by dnssan, urisan, "
+	         "spiffe and subject)")) != 0)
 		return r;
 	for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
 		const char *name = kind_names[kinds[k]], *p;
@@ -952,8 +947,8 @@ load_group_match(struct load *l, struct tb_json *m, struct group_match *gm)
 		n = 0;
 		tb_json_each(subject, count_member, &n);
 		if (n == 0 || n > SUBJECT_CONDS_MAX)
-			return refuse(l, "'match.subject' must hold 1 to %d attributes",
-			    SUBJECT_CONDS_MAX);
+			return refuse(
+			    l, "'match.subject' must hold 1 to %d attributes", SUBJECT_CONDS_MAX);
 		if ((gm->attrs = calloc(n, sizeof(*gm->attrs))) == NULL)
 			return TB_ERR_ALLOC;
 		tb_json_each(subject, subject_cond, &sl);
@@ -962,7 +957,8 @@ load_group_match(struct load *l, struct tb_json *m, struct group_match *gm)
 	}
 	if (gm->pattern[M_DNSSAN] == NULL && gm->pattern[M_URISAN] == NULL &&
 	    gm->pattern[M_SPIFFE] == NULL && gm->nattrs == 0)
-		return refuse(l, "'match' must hold at least one of dnssan, urisan, spiffe, subject");
+		return refuse(
+		    l, "'match' must hold at least one of dnssan, urisan, spiffe, subject");
 	return 0;
 }
 
@@ -973,7 +969,6 @@ load_group(struct load *l, struct tb_json *e, struct tb_client *g)
 	    "service_accounts", "audiences", "token_validity", "issuer", NULL};
 	struct tb_json *v;
 	const char *s;
-	size_t k;
 	int r;
 
 	if (!tb_json_is_object(e))
@@ -989,15 +984,11 @@ load_group(struct load *l, struct tb_json *e, struct tb_client *g)
 	    (r = load_group_match(l, tb_json_get(e, "match"), g->gm)) != 0)
 		return r;
 	if ((v = tb_json_get(e, "client_id")) != NULL) {
-		for (k = 0, s = tb_json_str(v); s != NULL && k < ID_ATTRS; k++)
-			if (strcmp(s, id_attr_names[k]) == 0)
-				break;
-		if (s == NULL || k == ID_ATTRS)
+		if ((s = tb_json_str(v)) == NULL || tb_id_attr_parse(s, &g->id_attr) != 0)
 			return refuse(l,
 			    "'client_id' must name a certificate attribute as MTLS_CLIENT_ID does: "
 			    "sha256, spiffe, dnssan, urisan, serial or subject");
 		g->has_id_attr = 1;
-		g->id_attr = (enum tb_id_attr)k;
 	}
 	return load_policy(l, e, g);
 }
@@ -1060,8 +1051,8 @@ grow(struct tb_client **arr, size_t *cap, size_t n)
 
 /* 0 when no entry under h of t has the name s (the client_ids or group names of arr). */
 static size_t
-name_taken(const struct table *t, uint32_t h, const struct tb_client *arr, int groups,
-    const char *s)
+name_taken(
+    const struct table *t, uint32_t h, const struct tb_client *arr, int groups, const char *s)
 {
 	size_t pos = SIZE_MAX, k;
 
@@ -1084,7 +1075,8 @@ add_client(struct tb_registry *reg, struct load *l, struct tb_json *e)
 	int r;
 
 	if (reg->n == TB_REGISTRY_CLIENTS_MAX)
-		return refuse(l, "is over the %d clients a registry may hold", TB_REGISTRY_CLIENTS_MAX);
+		return refuse(
+		    l, "is over the %d clients a registry may hold", TB_REGISTRY_CLIENTS_MAX);
 	if ((r = grow(&reg->clients, &reg->cap, reg->n)) != 0)
 		return r;
 	cl = &reg->clients[reg->n++]; /* freed with the registry from here on */
@@ -1101,8 +1093,8 @@ add_client(struct tb_registry *reg, struct load *l, struct tb_json *e)
 	h = client_hash(cl);
 	while ((k = next_of(&reg->by[cl->kind], h, &pos)) != 0)
 		if (same_match(cl, &reg->clients[k - 1]))
-			return refuse(l, "matches the same %s as clients[%zu]", kind_names[cl->kind],
-			    k - 1);
+			return refuse(
+			    l, "matches the same %s as clients[%zu]", kind_names[cl->kind], k - 1);
 	return table_put(&reg->by[cl->kind], h, reg->n - 1);
 }
 
@@ -1116,7 +1108,8 @@ add_group(struct tb_registry *reg, struct load *l, struct tb_json *e)
 	int r;
 
 	if (reg->ngroups == TB_REGISTRY_GROUPS_MAX)
-		return refuse(l, "is over the %d groups a registry may hold", TB_REGISTRY_GROUPS_MAX);
+		return refuse(
+		    l, "is over the %d groups a registry may hold", TB_REGISTRY_GROUPS_MAX);
 	if ((r = grow(&reg->groups, &reg->gcap, reg->ngroups)) != 0)
 		return r;
 	g = &reg->groups[reg->ngroups++];
@@ -1209,7 +1202,8 @@ read_list(struct tb_registry *reg, struct load *l, struct scan *s, int groups)
 		l->index = groups ? reg->ngroups : reg->n;
 		l->id = NULL;
 		if (tb_json_parse(start, (size_t)(s->p - start), &doc) != 0)
-			return refuse(l, "is not valid JSON, nests deeper than %d or is over %d bytes",
+			return refuse(l,
+			    "is not valid JSON, nests deeper than %d or is over %d bytes",
 			    TB_JSON_DEPTH_MAX, TB_JSON_PARSE_MAX);
 		r = groups ? add_group(reg, l, doc) : add_client(reg, l, doc);
 		tb_json_free(doc);
@@ -1232,8 +1226,7 @@ read_list(struct tb_registry *reg, struct load *l, struct scan *s, int groups)
 
 /* The value of one top-level key: 0, TB_ERR_INVALID (bad JSON) or a refusal written in why. */
 static int
-read_member(struct tb_registry *reg, struct load *l, struct scan *s, const char *file,
-    int seen[2])
+read_member(struct tb_registry *reg, struct load *l, struct scan *s, const char *file, int seen[2])
 {
 	const char *key = s->p + 1;
 	size_t klen;
@@ -1248,7 +1241,8 @@ read_member(struct tb_registry *reg, struct load *l, struct scan *s, const char 
 		which = 1;
 	else {
 		tb_whyf(l->why, l->whylen,
-		    "CLIENT_REGISTRY: %s: unknown key '%.*s' at the top: only 'clients' and 'groups' "
+		    "CLIENT_REGISTRY: %s: unknown key '%.*s' at the top: only 'clients' and "
+		    "'groups' "
 		    "are allowed",
 		    file, (int)(klen < KEY_SHOWN ? klen : KEY_SHOWN), key);
 		return TB_ERR_CONFIG;
@@ -1264,8 +1258,9 @@ read_member(struct tb_registry *reg, struct load *l, struct scan *s, const char 
 		return TB_ERR_INVALID;
 	skip_ws(s);
 	if (s->p == s->end || *s->p != '[') {
-		tb_whyf(l->why, l->whylen, "CLIENT_REGISTRY: %s: '%s' must be a list of at most %d "
-		                           "entries",
+		tb_whyf(l->why, l->whylen,
+		    "CLIENT_REGISTRY: %s: '%s' must be a list of at most %d "
+		    "entries",
 		    file, l->list, which ? TB_REGISTRY_GROUPS_MAX : TB_REGISTRY_CLIENTS_MAX);
 		return TB_ERR_CONFIG;
 	}
@@ -1275,8 +1270,7 @@ read_member(struct tb_registry *reg, struct load *l, struct scan *s, const char 
 
 /* The whole text: an object of at most the two lists, nothing after it. */
 static int
-read_top(struct tb_registry *reg, struct load *l, const char *text, size_t len,
-    const char *file)
+read_top(struct tb_registry *reg, struct load *l, const char *text, size_t len, const char *file)
 {
 	struct scan s = {text, text + len};
 	int seen[2] = {0, 0}, r = TB_ERR_INVALID;
@@ -1303,8 +1297,9 @@ read_top(struct tb_registry *reg, struct load *l, const char *text, size_t len,
 		goto out;
 	r = 0;
 	if (!seen[0] && !seen[1]) {
-		tb_whyf(l->why, l->whylen, "CLIENT_REGISTRY: %s: neither 'clients' nor 'groups' is "
-		                           "there",
+		tb_whyf(l->why, l->whylen,
+		    "CLIENT_REGISTRY: %s: neither 'clients' nor 'groups' is "
+		    "there",
 		    file);
 		r = TB_ERR_CONFIG;
 	}
@@ -1330,8 +1325,8 @@ shrink(struct tb_client **arr, size_t *cap, size_t n)
 }
 
 int
-tb_registry_load(const char *file, const struct tb_cas *cas, struct tb_registry **out,
-    char *why, size_t whylen)
+tb_registry_load(
+    const char *file, const struct tb_cas *cas, struct tb_registry **out, char *why, size_t whylen)
 {
 	char *text = NULL, detail[TB_FILE_WHY_MAX];
 	size_t len = 0;
@@ -1447,8 +1442,8 @@ find(const struct tb_registry *reg, enum match_kind k, const struct tb_identity 
 				return i;
 		return 0;
 	}
-	v = k == M_SHA256 ? id->sha256
-	    : k == M_SHA1 ? id->sha1
+	v = k == M_SHA256   ? id->sha256
+	    : k == M_SHA1   ? id->sha1
 	    : k == M_SPIFFE ? id->spiffe
 	    : k == M_DNSSAN ? id->dns_san
 	                    : id->uri_san;
@@ -1473,7 +1468,8 @@ exact(const struct tb_registry *reg, const struct tb_identity *id, const X509_NA
 	int k;
 
 	for (k = 0; k < M_KINDS; k++)
-		if ((i = find(reg, (enum match_kind)k, id, subject)) != 0 && (best == 0 || i < best))
+		if ((i = find(reg, (enum match_kind)k, id, subject)) != 0 &&
+		    (best == 0 || i < best))
 			best = i;
 	return best == 0 ? NULL : &reg->clients[best - 1];
 }
@@ -1490,7 +1486,8 @@ san_matching(enum match_kind k, const char *pat, const struct tb_identity *id)
 		if (k == M_DNSSAN ? dns_match(pat, list[i]) : uri_match(pat, list[i]))
 			return list[i];
 	/* the load balancer's SPIFFE header, which its URI SAN list need not hold */
-	if (one != NULL && *one != '\0' && (k == M_DNSSAN ? dns_match(pat, one) : uri_match(pat, one)))
+	if (one != NULL && *one != '\0' &&
+	    (k == M_DNSSAN ? dns_match(pat, one) : uri_match(pat, one)))
 		return one;
 	return NULL;
 }
@@ -1542,8 +1539,9 @@ check_issuer(const struct tb_client *cl, const char *what, const struct tb_cas *
 	}
 	if (X509_NAME_cmp(X509_get_issuer_name(id->cert), cl->issuer) != 0) {
 		name_text(X509_get_issuer_name(id->cert), got);
-		tb_whyf(why, whylen, "the certificate's issuer '%s' is not '%s', which %s is bound to",
-		    got, bound, what);
+		tb_whyf(why, whylen,
+		    "the certificate's issuer '%s' is not '%s', which %s is bound to", got, bound,
+		    what);
 		return TB_ERR_CLIENT;
 	}
 	if (cas != NULL && !tb_cas_signed(cas, cl->issuer, id->cert)) {
@@ -1590,7 +1588,7 @@ entry_client_id(const struct tb_client *cl, const char *what, enum tb_id_attr de
 	*out = attribute(cl, a, id);
 	if (*out == NULL || **out == '\0') {
 		tb_whyf(why, whylen, "the certificate has no %s, which %s takes its client_id from",
-		    (size_t)a < ID_ATTRS ? id_attr_names[a] : "such attribute", what);
+		    tb_id_attr_name(a), what);
 		return TB_ERR_CLIENT;
 	}
 	return 0;
@@ -1598,8 +1596,8 @@ entry_client_id(const struct tb_client *cl, const char *what, enum tb_id_attr de
 
 int
 tb_registry_decide(const struct tb_registry *reg, const struct tb_cas *cas,
-    enum tb_id_attr default_attr, struct tb_identity *id, const struct tb_client **out,
-    char *why, size_t whylen)
+    enum tb_id_attr default_attr, struct tb_identity *id, const struct tb_client **out, char *why,
+    size_t whylen)
 {
 	X509_NAME *parsed = NULL;
 	const X509_NAME *subject = identity_subject(id, &parsed);

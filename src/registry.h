@@ -25,8 +25,8 @@ struct tb_client; /* one entry (a client or a group), borrowed from its registry
  * group's bad pattern or unknown subject attribute, and, with cas (CLIENT_CA_FILE; NULL when it
  * is unset), an issuer that names no CA of cas. why names the entry. Linear in the file's size.
  */
-int tb_registry_load(const char *file, const struct tb_cas *cas, struct tb_registry **out,
-    char *why, size_t whylen);
+int tb_registry_load(
+    const char *file, const struct tb_cas *cas, struct tb_registry **out, char *why, size_t whylen);
 /* The same from the file's text (file only names it in messages). */
 int tb_registry_parse(const char *text, size_t len, const char *file, const struct tb_cas *cas,
     struct tb_registry **out, char *why, size_t whylen);
@@ -49,8 +49,8 @@ size_t tb_registry_group_count(const struct tb_registry *reg);
  * signature not by the bound CA, the named attribute absent), TB_ERR_ALLOC.
  */
 int tb_registry_decide(const struct tb_registry *reg, const struct tb_cas *cas,
-    enum tb_id_attr default_attr, struct tb_identity *id, const struct tb_client **out,
-    char *why, size_t whylen);
+    enum tb_id_attr default_attr, struct tb_identity *id, const struct tb_client **out, char *why,
+    size_t whylen);
 
 /* The entry's client_id (borrowed), or NULL when it names none (and for groups). */
 const char *tb_client_id(const struct tb_client *cl);

@@ -70,7 +70,8 @@ lookups(const struct tb_registry *reg, const char *file, long n)
 		entry = tb_client_group(cl) != NULL ? tb_client_group(cl) : tb_client_id(cl);
 	printf("lookup cert=%s entry=%s client_id=%s us_per_lookup=%.3f%s%s\n", file,
 	    entry != NULL ? entry : "(unnamed)", r == 0 ? id->client_id : "-",
-	    (t1 - t0) * 1e6 / (double)(i > 0 ? i : 1), r == 0 ? "" : " refused=", r == 0 ? "" : why);
+	    (t1 - t0) * 1e6 / (double)(i > 0 ? i : 1),
+	    r == 0 ? "" : " refused=", r == 0 ? "" : why);
 	tb_identity_free(id);
 	return 0;
 }

@@ -380,7 +380,7 @@ KEYWORDS = {
     "desc", "include", "skip", "args", "env", "unset", "body", "exit", "status", "stdout",
     "stdout~", "header", "header~", "no-header", "json", "token-member", "claim", "jose", "verify",
     "lifetime", "stderr", "stderr~", "stderr!~", "stderr-lines", "log", "log!", "standin",
-    "expect-upstream", "log-file", "dup",
+    "expect-upstream", "log-file", "dup", "setup",
 }
 
 
@@ -644,6 +644,8 @@ class Case:
             ctx = Ctx(tmp)
             standin = None
             try:
+                if not self.run_setup(ctx):
+                    return
                 if self.standin_mode is not None:
                     standin = self.start_standin(ctx)
                     if standin is None:
@@ -652,6 +654,41 @@ class Case:
             finally:
                 if standin is not None:
                     self.stop_standin(standin)
+
+    def run_setup(self, ctx):
+        """Runs the setup: lines in file order, in the case's temporary directory, before the
+        stand-in and the program (a file they read must exist by then). The words are split as a
+        shell would, then substituted one by one, so a substituted path may hold spaces; a
+        COMMAND ending in .py runs with $PYTHON3. True when every command exited 0; else the case
+        fails with the command's output, since a case must not pass on a file never made."""
+        for key, value, lineno in self.lines:
+            if key != "setup":
+                continue
+            try:
+                words = [substitute(w, ctx, lineno) for w in shlex.split(value)]
+            except ValueError as e:
+                raise CaseError("line %d: setup: %s" % (lineno, e))
+            if not words:
+                raise CaseError("line %d: setup: COMMAND ARGS..." % lineno)
+            argv = ([PYTHON3] if words[0].endswith(".py") else []) + words
+            try:
+                p = subprocess.run(argv, cwd=ctx.tmpdir, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   timeout=TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.fail.append("setup (line %d) timed out after %g s: %s" % (
+                    lineno, TIMEOUT, " ".join(words)))
+                return False
+            except OSError as e:
+                self.fail.append("setup (line %d) did not run: %s: %s" % (
+                    lineno, " ".join(words), e))
+                return False
+            if p.returncode != 0:
+                self.fail.append("setup (line %d) exited %s: %s: %s" % (
+                    lineno, p.returncode, " ".join(words),
+                    p.stdout.decode(errors="replace")[-1000:]))
+                return False
+        return True
 
     def start_standin(self, ctx):
         ctx.standin = "http://127.0.0.1:0"  # a placeholder: --jwks does not call Google

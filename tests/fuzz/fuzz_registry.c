@@ -53,8 +53,8 @@ static struct tb_identity ids[] = {
 static void
 subject_once(void)
 {
-	static const char *const pairs[] = {"O", "Example Corp", "OU", "sensors", "CN", "dev-1",
-	    "emailAddress", "a@b.c", NULL};
+	static const char *const pairs[] = {
+	    "O", "Example Corp", "OU", "sensors", "CN", "dev-1", "emailAddress", "a@b.c", NULL};
 	struct tb_identity *id = &ids[sizeof(ids) / sizeof(ids[0]) - 1];
 	X509_NAME *n;
 	unsigned char *der = NULL;
@@ -89,7 +89,8 @@ lookups(const struct tb_registry *reg)
 
 		id.client_id = NULL;
 		memset(why, 'x', sizeof(why));
-		r = tb_registry_decide(reg, NULL, (enum tb_id_attr)(i % 6), &id, &cl, why, sizeof(why));
+		r = tb_registry_decide(
+		    reg, NULL, (enum tb_id_attr)(i % 6), &id, &cl, why, sizeof(why));
 		/* a decision gives an entry and a client id, a refusal says why */
 		if (r == 0 && (cl == NULL || (tb_client_group(cl) != NULL && id.client_id == NULL)))
 			abort();
@@ -120,7 +121,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	subject_once();
 	memset(why, 'x', sizeof(why));
-	if (tb_registry_parse((const char *)data, size, "fuzz", NULL, &reg, why, sizeof(why)) == 0) {
+	if (tb_registry_parse((const char *)data, size, "fuzz", NULL, &reg, why, sizeof(why)) ==
+	    0) {
 		if (reg == NULL)
 			abort();
 		lookups(reg);

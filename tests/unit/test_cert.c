@@ -772,9 +772,8 @@ test_san_lists(void)
 		}
 		check_list(id->dns_sans, id->ndns_sans, cases[i].dns, cases[i].file);
 		check_list(id->uri_sans, id->nuri_sans, cases[i].uris, cases[i].file);
-		ok(id->cert != NULL &&
-		        X509_NAME_get_index_by_NID(X509_get_subject_name(id->cert), NID_commonName,
-		            -1) >= 0,
+		ok(id->cert != NULL && X509_NAME_get_index_by_NID(X509_get_subject_name(id->cert),
+		                           NID_commonName, -1) >= 0,
 		    "%s: the parsed certificate is kept", cases[i].file);
 		tb_identity_free(id);
 		free(pem);
@@ -784,11 +783,13 @@ test_san_lists(void)
 
 		id = NULL;
 		pem = many_sans_pem(i == 0 ? TB_CERT_SANS_MAX : TB_CERT_SANS_MAX + 1);
-		r = pem == NULL ? -1 : tb_cert_identity(pem, strlen(pem), NOW, &id, why, sizeof(why));
+		r = pem == NULL ? -1
+		                : tb_cert_identity(pem, strlen(pem), NOW, &id, why, sizeof(why));
 		is_int(r, want, "a certificate with %d DNS SANs is %s", TB_CERT_SANS_MAX + (int)i,
 		    i == 0 ? "accepted" : "refused");
 		if (i == 0)
-			is_int(id != NULL ? id->ndns_sans : 0, TB_CERT_SANS_MAX, "all of them listed");
+			is_int(
+			    id != NULL ? id->ndns_sans : 0, TB_CERT_SANS_MAX, "all of them listed");
 		else
 			ok(strstr(why, "more than 1024 DNS SANs") != NULL, "the reason: %s", why);
 		tb_identity_free(id);
