@@ -422,7 +422,7 @@ load_mtls(struct loader *l, struct tb_config *c)
 			    "must be an HTTP header name (got '%s')", h);
 		c->xlb_headers[i] = h;
 	}
-	/* the documented default, and the header that carries the SHA-256 (SPEC.md section 7) */
+	/* the documented default, and the header that carries the SHA-256 (doc/contract.md section 7) */
 	if ((c->xlb_client_id_header = value(l, "MTLS_HEADER_CLIENT_ID")) == NULL &&
 	    c->xlb_headers[TB_XLB_SHA256] != NULL &&
 	    (c->xlb_client_id_header = strdup(c->xlb_headers[TB_XLB_SHA256])) == NULL)

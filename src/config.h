@@ -1,4 +1,4 @@
-/* config.h: the settings (environment variables of SPEC.md section 2), read and checked once. */
+/* config.h: the settings (environment variables of doc/contract.md section 2), read and checked once. */
 #ifndef TB_CONFIG_H
 #define TB_CONFIG_H
 

@@ -98,7 +98,7 @@ struct tb_identity;
 struct tb_log_ctx;
 
 /*
- * The revocation decision for an authenticated identity (SPEC.md section 9), with set NULL
+ * The revocation decision for an authenticated identity (doc/contract.md section 9), with set NULL
  * when CRL_FILES is unset (then always 0): a certificate with its issuer is looked up in its
  * issuer's CRL, the load balancer's serial in every CRL. 0 to go on, or TB_ERR_CLIENT with the
  * reason in why (revoked: serial, time, reason and CRL). A missing or out-of-date CRL logs an
@@ -116,7 +116,7 @@ size_t tb_cas_count_named(const struct tb_cas *cas, const struct X509_name_st *n
 /*
  * 1 when the signature of x verifies with the key of a CA certificate of cas whose subject is
  * name (and whose keyUsage, if any, allows keyCertSign); else 0. For the registry's issuer
- * binding (SPEC.md section 5): no other trusted CA can issue a certificate that matches.
+ * binding (doc/contract.md section 5): no other trusted CA can issue a certificate that matches.
  */
 int tb_cas_signed(const struct tb_cas *cas, const struct X509_name_st *name, struct x509_st *x);
 

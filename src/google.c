@@ -775,7 +775,7 @@ tb_google_generate_access_token(struct tb_google *g, const char *bearer, const c
 	if ((req = tb_json_object()) == NULL || (scopes = tb_json_array()) == NULL ||
 	    (copy = strdup(scope)) == NULL)
 		goto out;
-	/* SPEC 7: the scope value is split on spaces into the list generateAccessToken takes */
+	/* doc/contract.md section 7: the scope value is split on spaces into the list generateAccessToken takes */
 	for (p = copy; p != NULL; p = sp) {
 		if ((sp = strchr(p, ' ')) != NULL)
 			*sp++ = '\0';

@@ -1521,7 +1521,7 @@ label(const struct tb_registry *reg, const struct tb_client *cl, char out[CLIENT
 		snprintf(out, CLIENT_ID_MAX + 32, "clients[%zu]", (size_t)(cl - reg->clients));
 }
 
-/* The entry's issuer binding (SPEC.md section 5): its name, and with cas its key. */
+/* The entry's issuer binding (doc/contract.md section 5): its name, and with cas its key. */
 static int
 check_issuer(const struct tb_client *cl, const char *what, const struct tb_cas *cas,
     const struct tb_identity *id, char *why, size_t whylen)

@@ -18,7 +18,7 @@ struct tb_registry;
 struct tb_client; /* one entry (a client or a group), borrowed from its registry */
 
 /*
- * Reads and checks the registry file (SPEC.md section 5), at start and on reload. Refuses
+ * Reads and checks the registry file (doc/contract.md section 5), at start and on reload. Refuses
  * unknown keys, a client's match with other than exactly one of sha256, sha1, subject, spiffe,
  * dnssan, urisan, a duplicate client_id or group name, two clients matching the same attribute
  * value (after normalising: sha1 case and colons, subject as a parsed name, dnssan case), a

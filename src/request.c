@@ -544,7 +544,7 @@ token_rules(struct tb_token_params *p, char desc[TB_DESC_MAX])
 		return TB_ERR_REQUEST;
 	}
 	if (p->audience != NULL && p->scope != NULL) {
-		/* STS takes only the pool's audience (SPEC.md section 4) */
+		/* STS takes only the pool's audience (doc/contract.md section 4) */
 		snprintf(desc, TB_DESC_MAX, "An audience cannot be combined with a scope");
 		return TB_ERR_REQUEST;
 	}
@@ -573,7 +573,7 @@ tb_token_params_parse(
 	    (r = param(p->form, "client_id", &p->client_id, desc)) != 0 ||
 	    (r = param(p->form, "audience", &p->audience, desc)) != 0)
 		return r;
-	/* an executable's request ignores scope and service_account altogether (SPEC.md 4) */
+	/* an executable's request ignores scope and service_account altogether (doc/contract.md section 4) */
 	if (!p->ext && ((r = param(p->form, "scope", &p->scope, desc)) != 0 ||
 	                   (r = param(p->form, "service_account", &p->account, desc)) != 0))
 		return r;

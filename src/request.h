@@ -91,7 +91,7 @@ void tb_form_free(struct tb_form *form);
 /* How many times name occurs; *value (borrowed) is its first value when it does. */
 int tb_form_get(const struct tb_form *form, const char *name, const char **value);
 
-/* The token request's parameters (SPEC.md section 4), decoded and checked. */
+/* The token request's parameters (doc/contract.md section 4), decoded and checked. */
 struct tb_token_params {
 	struct tb_form *form; /* owns the strings below */
 	const char *grant, *scope, *account, *client_id, *audience; /* NULL when absent or "" */

@@ -407,7 +407,7 @@ fail:
 	    "Issuing access token for client '%s' failed: %s: %s", id->client_id, tb_err_str(r),
 	    detail);
 	if (r == TB_ERR_DENIED)
-		snprintf(desc, TB_DESC_MAX, "%s", detail); /* Google's own words, as SPEC.md asks */
+		snprintf(desc, TB_DESC_MAX, "%s", detail); /* Google's own words, as doc/contract.md asks */
 	else if (r == TB_ERR_REQUEST)
 		snprintf(desc, TB_DESC_MAX, "The scope or service_account is not valid");
 	else if (r == TB_ERR_UNAVAILABLE || r == TB_ERR_UPSTREAM)
@@ -468,7 +468,7 @@ audience_allowed(const struct tb_config *cfg, const struct tb_client *cl, const 
 }
 
 /*
- * Decides with the registry's policy (SPEC.md section 5) what the authenticated client gets:
+ * Decides with the registry's policy (doc/contract.md section 5) what the authenticated client gets:
  * its entry, the lifetime, the audience, and whether it may have the scope, account and
  * audience it asked for. 0 and *g; TB_ERR_CLIENT with why (unregistered, client_id mismatch);
  * or a refusal with desc for the client: TB_ERR_SCOPE, TB_ERR_UNAUTHORIZED, TB_ERR_TARGET,

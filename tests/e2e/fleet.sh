@@ -25,8 +25,10 @@ OUT=$TB_TMP/log/server-output.log # lighttpd -D hands its standard error to the 
 
 # The registry is the broker's to read, writable by nobody else (it refuses one that is).
 REGISTRY=$TB_TMP/conf/fleet.json
-cp "$REGISTRY_SRC" "$REGISTRY" && chmod 644 "$REGISTRY" ||
-	{ tap_rest "cannot copy $REGISTRY_SRC" fail; exit 1; }
+if ! cp "$REGISTRY_SRC" "$REGISTRY" || ! chmod 644 "$REGISTRY"; then
+	tap_rest "cannot copy $REGISTRY_SRC" fail
+	exit 1
+fi
 # What lighttpd verifies client certificates against: the two CAs and the impostor.
 cat "$TB_PKI/ca.pem" "$TB_PKI/ca2.pem" "$TB_PKI/impostor-ca.pem" >"$TB_PKI/lighttpd-cas.pem"
 
@@ -181,7 +183,6 @@ expect_refused impostor "the certificate names the issuer '$CA2' of group 'ca2-h
 tb_end "client-impostor.pem (verified by lighttpd, issuer named CA 2, not signed by CA 2's key): 401 with CLIENT_CA_FILE"
 
 tb_stop_server
-: >"$OUT"
 start "no CLIENT_CA_FILE (issuer bindings by name only)"
 
 tb_begin

@@ -87,7 +87,7 @@ def verify_signature(alg, key, signing_input, sig):
 
 
 def serial_hex(cert):
-    """x5_serial as SPEC.md 7: the DER INTEGER's content octets, lower-case, colon-separated
+    """x5_serial as doc/contract.md section 7: the DER INTEGER's content octets, lower-case, colon-separated
     (a leading 00 kept when the high bit of the first byte is set)."""
     n = cert.serial_number
     raw = n.to_bytes(max(1, (n.bit_length() + 7) // 8), "big")

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """reload.py: one long-lived FastCGI token-broker picks up changed CRL files (TAP).
 
-SPEC.md section 9 and issue 8 item 3. The broker runs as a FastCGI responder on a Unix socket
+doc/contract.md section 9 and issue 8 item 3. The broker runs as a FastCGI responder on a Unix socket
 handed to it as standard input (as web servers start it, and as stop.py does), with
 CRL_FILES naming a directory that holds the test CA's CRL. cgi-fcgi (Debian libfcgi-bin)
 sends each request. Steps, each after more than a second (the broker looks at the files at

@@ -15,7 +15,7 @@
 #define HEADERS_MAX 4096     /* load-balancer header input */
 
 /*
- * SPEC 4: x5_sha256 is the unpadded standard base64 of the digest, and cnf's x5t#S256 the
+ * doc/contract.md section 4: x5_sha256 is the unpadded standard base64 of the digest, and cnf's x5t#S256 the
  * base64url of the same digest, whichever flow produced them: one certificate, one spelling
  * (a registry entry or a relying party compares the strings).
  */

@@ -267,7 +267,7 @@ def generate(outdir):
           key_pem(rsa.generate_private_key(public_exponent=65537, key_size=1024)), private=True)
     write(outdir, "signing-p384.pem", key_pem(ec_key(ec.SECP384R1())), private=True)
 
-    # files whose modes the broker judges at start (SPEC section 7)
+    # files whose modes the broker judges at start (doc/contract.md section 7)
     write_mode(outdir, "signing-rsa-0644.pem", signing_rsa, 0o644)
     write_mode(outdir, "signing-rsa-0640.pem", signing_rsa, 0o640)
     for mode in (0o644, 0o664, 0o646):
@@ -339,7 +339,7 @@ def crls(outdir, now, ca, ca_key, unt_ca, unt_key):
 
 
 def fleet(outdir, now, ca, ca_key):
-    """The certificates of the registry's groups and issuer bindings (SPEC section 5):
+    """The certificates of the registry's groups and issuer bindings (doc/contract.md section 5):
 
       ca2.pem/.key                  "CN=token-broker test CA 2,O=token-broker tests", a second CA
       cas-fleet.pem                 ca.pem and ca2.pem in one bundle (CLIENT_CA_FILE)

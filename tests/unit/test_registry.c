@@ -22,7 +22,7 @@
 #include "tap.h"
 
 #define PATH_BYTES 4096
-#define BIG_CLIENTS 100000 /* the size SPEC.md section 5 asks for */
+#define BIG_CLIENTS 100000 /* the size doc/contract.md section 5 asks for */
 #define BIG_GROUPS 1000
 #define CA_NAME "CN=token-broker test CA,O=token-broker tests"
 #define CA2_NAME "CN=token-broker test CA 2,O=token-broker tests"
