@@ -29,10 +29,11 @@ refresh_crls(struct tb_app *app, time_t now, const struct tb_log_ctx *log)
 	if (app->crl_watch == NULL || !tb_watch_changed(app->crl_watch, now))
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (tb_crlset_load(app->cas, app->cfg->crl_files, app->cfg->ncrl_files, &set, why,
-	        sizeof(why)) != 0) {
+	if (tb_crlset_load(
+	        app->cas, app->cfg->crl_files, app->cfg->ncrl_files, &set, why, sizeof(why)) != 0) {
 		tb_log(TB_LOG_ERROR, "runtime.reload", log,
-		    "CRL_FILES changed but the new set is refused, the last good set stays in force: "
+		    "CRL_FILES changed but the new set is refused, the last good set stays in "
+		    "force: "
 		    "%s",
 		    why);
 		return;
@@ -45,7 +46,6 @@ refresh_crls(struct tb_app *app, time_t now, const struct tb_log_ctx *log)
 	    "CRL_FILES reloaded: %zu CRLs with %zu revoked serials in %ld ms", crls, entries,
 	    (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
 }
-
 
 /* CLIENT_CA_FILE and CRL_FILES at start; the CRLs are watched for changes from then on. */
 static int
@@ -80,7 +80,8 @@ load_registry(struct tb_app *app, char *why, size_t whylen)
 
 	if (cfg->client_registry == NULL)
 		return 0;
-	if ((r = tb_registry_load(cfg->client_registry, app->cas, &app->registry, why, whylen)) != 0)
+	if ((r = tb_registry_load(cfg->client_registry, app->cas, &app->registry, why, whylen)) !=
+	    0)
 		return r;
 	return tb_watch_new(&cfg->client_registry, 1, time(NULL), &app->registry_watch);
 }

@@ -20,11 +20,11 @@ struct tb_app {
 	const struct tb_config *cfg; /* borrowed: outlives the app */
 	struct tb_google *google;
 	struct tb_signer *signer;
-	struct tb_registry *registry;   /* NULL: every verified certificate is a client */
+	struct tb_registry *registry;    /* NULL: every verified certificate is a client */
 	struct tb_watch *registry_watch; /* notices a changed CLIENT_REGISTRY */
-	struct tb_cas *cas;             /* CLIENT_CA_FILE, or NULL */
-	struct tb_crlset *crls;         /* the CRLs in force, or NULL without CRL_FILES */
-	struct tb_watch *crl_watch;     /* notices changed CRL files */
+	struct tb_cas *cas;              /* CLIENT_CA_FILE, or NULL */
+	struct tb_crlset *crls;          /* the CRLs in force, or NULL without CRL_FILES */
+	struct tb_watch *crl_watch;      /* notices changed CRL files */
 	char *discovery; /* rendered at the first request when nothing in it depends on it */
 	/* every request variable the broker reads: each must occur at most once in a request */
 	char flow_vars[TB_FLOW_VARS_MAX][TB_HEADER_VAR_MAX + 1];

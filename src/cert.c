@@ -598,7 +598,8 @@ tb_cert_identity_xlb(const char *const values[TB_XLB_HEADERS], const char *clien
 		tb_whyf(why, whylen, "the certificate hash header is not a base64 SHA-256 digest");
 		goto out;
 	}
-	if ((r = header_copy(v, &id->sha256)) != 0 ||
+	/* re-encoded (standard alphabet, no padding), not copied: one spelling of the digest */
+	if ((r = tb_b64_encode(hash, hlen, TB_B64_NOPAD, &id->sha256)) != 0 ||
 	    (r = tb_b64_encode(hash, hlen, TB_B64_URL | TB_B64_NOPAD, &id->x5t_s256)) != 0)
 		goto out;
 	if ((r = header_copy(values[TB_XLB_SERIAL], &id->serial)) != 0 ||

@@ -14,11 +14,11 @@
 #include "request.h"
 #include "valid.h"
 
-#define VALUE_MAX 4096         /* longest setting value accepted */
-#define PROJECT_NUMBER_MAX 20  /* digits of a Google Cloud project number */
-#define POOL_ID_MAX 63         /* a workload identity pool or provider id */
-#define VALIDITY_DEFAULT 5     /* TOKEN_VALIDITY, minutes, as the original */
-#define TIMEOUT_DEFAULT 10     /* UPSTREAM_TIMEOUT, seconds */
+#define VALUE_MAX 4096        /* longest setting value accepted */
+#define PROJECT_NUMBER_MAX 20 /* digits of a Google Cloud project number */
+#define POOL_ID_MAX 63        /* a workload identity pool or provider id */
+#define VALIDITY_DEFAULT 5    /* TOKEN_VALIDITY, minutes, as the original */
+#define TIMEOUT_DEFAULT 10    /* UPSTREAM_TIMEOUT, seconds */
 
 struct loader {
 	tb_config_report_fn report;
@@ -77,7 +77,7 @@ const char *
 tb_id_attr_name(enum tb_id_attr a)
 {
 	return (size_t)a < sizeof(id_attr_names) / sizeof(id_attr_names[0]) ? id_attr_names[a]
-	                                                                      : "such attribute";
+	                                                                    : "such attribute";
 }
 
 const char *
@@ -250,7 +250,8 @@ load_audience(struct loader *l, struct tb_config *c)
 			problem(l, 0, "WORKLOAD_IDENTITY_PROJECT_NUMBER",
 			    c->project_number == NULL ? "is required with the pool settings"
 			                              : "must be a project number (digits)");
-		if (c->pool_id == NULL || strlen(c->pool_id) > POOL_ID_MAX || !all_chars(c->pool_id, "-"))
+		if (c->pool_id == NULL || strlen(c->pool_id) > POOL_ID_MAX ||
+		    !all_chars(c->pool_id, "-"))
 			problem(l, 0, "WORKLOAD_IDENTITY_POOL_ID",
 			    c->pool_id == NULL ? "is required with the pool settings"
 			                       : "must be a pool id (letters, digits, hyphens)");
@@ -376,10 +377,12 @@ load_revocation(struct loader *l, struct tb_config *c)
 	load_list(l, "CRL_FILES", c->crl_files, TB_CRL_PATHS_MAX, &c->ncrl_files);
 	load_list(l, "CRL_URLS", c->crl_urls, TB_CRL_URLS_MAX, &c->ncrl_urls);
 	if (c->ncrl_files > 0 && c->client_ca_file == NULL)
-		problem(l, 0, "CRL_FILES", "needs CLIENT_CA_FILE: every CRL is verified against it");
+		problem(
+		    l, 0, "CRL_FILES", "needs CLIENT_CA_FILE: every CRL is verified against it");
 	if (c->ncrl_urls > 0 && c->ncrl_files == 0)
-		problem(l, 0, "CRL_URLS", "needs CRL_FILES: --fetch-crls writes into its first "
-		                          "directory");
+		problem(l, 0, "CRL_URLS",
+		    "needs CRL_FILES: --fetch-crls writes into its first "
+		    "directory");
 	for (i = 0; i < c->ncrl_urls; i++)
 		if (c->crl_urls[i] != NULL &&
 		    tb_valid_url(c->crl_urls[i], TB_URL_PATH | TB_URL_HTTP, NULL, &why) != 0)
@@ -422,7 +425,8 @@ load_mtls(struct loader *l, struct tb_config *c)
 			    "must be an HTTP header name (got '%s')", h);
 		c->xlb_headers[i] = h;
 	}
-	/* the documented default, and the header that carries the SHA-256 (doc/contract.md section 7) */
+	/* the documented default, and the header that carries the SHA-256 (doc/contract.md section
+	 * 7) */
 	if ((c->xlb_client_id_header = value(l, "MTLS_HEADER_CLIENT_ID")) == NULL &&
 	    c->xlb_headers[TB_XLB_SHA256] != NULL &&
 	    (c->xlb_client_id_header = strdup(c->xlb_headers[TB_XLB_SHA256])) == NULL)

@@ -1,4 +1,5 @@
-/* config.h: the settings (environment variables of doc/contract.md section 2), read and checked once. */
+/* config.h: the settings (environment variables of doc/contract.md section 2), read and checked
+ * once. */
 #ifndef TB_CONFIG_H
 #define TB_CONFIG_H
 
@@ -57,12 +58,13 @@ struct tb_config {
 	char *xlb_client_id_header;
 	char *sts_endpoint, *iam_endpoint, *metadata_host;
 	long upstream_timeout;
-	char *audiences[TB_AUDIENCES_MAX]; /* TOKEN_AUDIENCES: further audiences clients may ask for */
+	char *audiences[TB_AUDIENCES_MAX]; /* TOKEN_AUDIENCES: further audiences clients may ask for
+	                                    */
 	size_t naudiences;
-	char *client_ca_file; /* CLIENT_CA_FILE */
+	char *client_ca_file;              /* CLIENT_CA_FILE */
 	char *crl_files[TB_CRL_PATHS_MAX]; /* CRL_FILES: files or directories */
 	size_t ncrl_files;
-	int revocation_lenient; /* REVOCATION=lenient (strict is the default) */
+	int revocation_lenient;          /* REVOCATION=lenient (strict is the default) */
 	char *crl_urls[TB_CRL_URLS_MAX]; /* CRL_URLS, for --fetch-crls */
 	size_t ncrl_urls;
 	char *log_file;

@@ -22,9 +22,9 @@
 #include "log.h"
 #include "text.h"
 
-#define SERIAL_MAX 32    /* octets of a serial the index holds (RFC 5280 allows 20) */
+#define SERIAL_MAX 32      /* octets of a serial the index holds (RFC 5280 allows 20) */
 #define DIR_FILES_MAX 4096 /* files read from one CRL directory */
-#define CRLS_MAX 1024    /* CRLs read in all, before the newest per issuer is kept */
+#define CRLS_MAX 1024      /* CRLs read in all, before the newest per issuer is kept */
 
 /* One revoked serial. */
 struct entry {
@@ -60,7 +60,7 @@ struct tb_crlset {
 };
 
 struct tb_cas {
-	STACK_OF(X509) *certs;
+	STACK_OF(X509) * certs;
 };
 
 /* ---- serials and the index -------------------------------------------------------------- */
@@ -381,8 +381,10 @@ take_crl(const struct tb_cas *cas, X509_CRL *x, const char *file, struct crl **o
 	if ((bad = unsupported(x)) != NULL)
 		goto out;
 	if (signer_of(cas, x, &named) == NULL) {
-		bad = named ? "is not signed by the key of its issuer in CLIENT_CA_FILE (bad signature)"
-		            : "is issued by a CA that is not in CLIENT_CA_FILE (unknown issuer)";
+		bad =
+		    named
+		        ? "is not signed by the key of its issuer in CLIENT_CA_FILE (bad signature)"
+		        : "is issued by a CA that is not in CLIENT_CA_FILE (unknown issuer)";
 		goto out;
 	}
 	if (tb_asn1_time(X509_CRL_get0_lastUpdate(x), &c->this_update) != 0 ||
@@ -707,8 +709,8 @@ tb_crlset_describe(const struct tb_crlset *set, const struct tb_cas *cas,
 		if (c->next_update != 0)
 			tb_time_text(c->next_update, t2);
 		snprintf(line, sizeof(line),
-		    "CRL of '%s': thisUpdate %s, nextUpdate %s, %zu entries (%s)", c->issuer_text, t1,
-		    c->next_update != 0 ? t2 : "none", c->n, c->file);
+		    "CRL of '%s': thisUpdate %s, nextUpdate %s, %zu entries (%s)", c->issuer_text,
+		    t1, c->next_update != 0 ? t2 : "none", c->n, c->file);
 		fn(arg, line);
 	}
 	for (k = 0; k < sk_X509_num(cas->certs); k++) {
@@ -817,8 +819,8 @@ tb_crlset_check_serial(
 }
 
 int
-tb_crlset_decide(const struct tb_crlset *set, const struct tb_identity *id, time_t now,
-    int lenient, const struct tb_log_ctx *log, char *why, size_t whylen)
+tb_crlset_decide(const struct tb_crlset *set, const struct tb_identity *id, time_t now, int lenient,
+    const struct tb_log_ctx *log, char *why, size_t whylen)
 {
 	struct tb_rev_result res;
 	char t[TB_TIME_TEXT_LEN];
@@ -840,7 +842,8 @@ tb_crlset_decide(const struct tb_crlset *set, const struct tb_identity *id, time
 	case TB_REV_REVOKED:
 		tb_time_text(res.revoked_at, t);
 		tb_whyf(why, whylen,
-		    "the certificate is revoked: serial %s, revoked at %s, reason %s, by the CRL of "
+		    "the certificate is revoked: serial %s, revoked at %s, reason %s, by the CRL "
+		    "of "
 		    "'%s'",
 		    id->serial, t, res.reason, res.issuer);
 		return TB_ERR_CLIENT;

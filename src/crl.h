@@ -30,8 +30,8 @@ void tb_cas_free(struct tb_cas *cas);
  * kept. All or nothing: on any problem nothing is returned and why names the file and the
  * reason. *out is the caller's (tb_crlset_free).
  */
-int tb_crlset_load(const struct tb_cas *cas, char *const *paths, size_t n,
-    struct tb_crlset **out, char *why, size_t whylen);
+int tb_crlset_load(const struct tb_cas *cas, char *const *paths, size_t n, struct tb_crlset **out,
+    char *why, size_t whylen);
 void tb_crlset_free(struct tb_crlset *set);
 
 /*
@@ -65,16 +65,17 @@ enum tb_revocation {
 	TB_REV_GOOD,    /* a current CRL of its issuer does not list it */
 	TB_REV_REVOKED, /* listed: revoked_at and reason say when and why */
 	TB_REV_NO_CRL,  /* no CRL of its issuer is loaded */
-	TB_REV_STALE,   /* its issuer's CRL is past nextUpdate (not listed in it): since says when */
+	TB_REV_STALE, /* its issuer's CRL is past nextUpdate (not listed in it): since says when */
 };
 
 /* What a revocation check found. */
 struct tb_rev_result {
 	enum tb_revocation status;
-	time_t revoked_at;   /* TB_REV_REVOKED */
-	const char *reason;  /* TB_REV_REVOKED: the CRL reason code's name (static) */
-	time_t since;        /* TB_REV_STALE: the CRL's nextUpdate */
-	char issuer[TB_CRL_NAME_MAX]; /* the issuer (of the CRL that decided, or the certificate's) */
+	time_t revoked_at;            /* TB_REV_REVOKED */
+	const char *reason;           /* TB_REV_REVOKED: the CRL reason code's name (static) */
+	time_t since;                 /* TB_REV_STALE: the CRL's nextUpdate */
+	char issuer[TB_CRL_NAME_MAX]; /* the issuer (of the CRL that decided, or the certificate's)
+	                               */
 };
 
 /*
@@ -83,8 +84,8 @@ struct tb_rev_result {
  * The cost does not depend on the number of entries (a hash index).
  * 0 and *res, or TB_ERR_INVALID for an issuer or serial that cannot be read.
  */
-int tb_crlset_check(const struct tb_crlset *set, const unsigned char *issuer_der,
-    size_t issuer_len, const char *serial, time_t now, struct tb_rev_result *res);
+int tb_crlset_check(const struct tb_crlset *set, const unsigned char *issuer_der, size_t issuer_len,
+    const char *serial, time_t now, struct tb_rev_result *res);
 
 /*
  * The load balancer's flow passes no issuer: the serial (hex, colons optional, any case) is

@@ -764,7 +764,8 @@ tb_google_generate_access_token(struct tb_google *g, const char *bearer, const c
 		r = TB_ERR_INVALID;
 		goto out;
 	}
-	if (account == NULL || !tb_valid_email(account) || scope == NULL || !tb_valid_scope(scope)) {
+	if (account == NULL || !tb_valid_email(account) || scope == NULL ||
+	    !tb_valid_scope(scope)) {
 		set_detail(detail,
 		    "generateAccessToken: the service account is not an email, or the "
 		    "scope is empty or not printable ASCII");
@@ -775,7 +776,8 @@ tb_google_generate_access_token(struct tb_google *g, const char *bearer, const c
 	if ((req = tb_json_object()) == NULL || (scopes = tb_json_array()) == NULL ||
 	    (copy = strdup(scope)) == NULL)
 		goto out;
-	/* doc/contract.md section 7: the scope value is split on spaces into the list generateAccessToken takes */
+	/* doc/contract.md section 7: the scope value is split on spaces into the list
+	 * generateAccessToken takes */
 	for (p = copy; p != NULL; p = sp) {
 		if ((sp = strchr(p, ' ')) != NULL)
 			*sp++ = '\0';

@@ -141,10 +141,12 @@ check_revocation(const struct tb_config *cfg, int *errors)
 			tb_crlset_describe(set, cas, print_line, NULL);
 			if (!tb_crlset_current(set, time(NULL)))
 				fprintf(stderr,
-				    "token-broker: warning: CRL_FILES: a CRL is out of date (or none "
+				    "token-broker: warning: CRL_FILES: a CRL is out of date (or "
+				    "none "
 				    "is loaded): %s\n",
 				    cfg->revocation_lenient
-				        ? "REVOCATION=lenient accepts its CA's clients with a warning"
+				        ? "REVOCATION=lenient accepts its CA's clients with a "
+				          "warning"
 				        : "under REVOCATION=strict its CA's clients are refused");
 		}
 	}
@@ -154,8 +156,8 @@ check_revocation(const struct tb_config *cfg, int *errors)
 
 /*
  * --check-config: every problem, one line each: the settings, then the files that the usable
- * settings name (key files, CA and CRL files, registry, log file), then what only building the whole application
- * finds, when nothing else was wrong (it would repeat the file problems).
+ * settings name (key files, CA and CRL files, registry, log file), then what only building the
+ * whole application finds, when nothing else was wrong (it would repeat the file problems).
  */
 static int
 check_config(void)

@@ -44,7 +44,6 @@ static const char *const kind_names[M_KINDS] = {
     [M_URISAN] = "urisan",
 };
 
-
 /* One subject condition of a group: some value of the attribute matches the pattern. */
 struct attr_cond {
 	ASN1_OBJECT *type;

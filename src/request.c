@@ -25,8 +25,8 @@ struct tb_request {
 };
 
 #define TRACE_ID_LEN 32    /* hex digits of a trace id (Cloud Trace and W3C alike) */
-#define TRACEPARENT_ID 3    /* where the trace id starts in traceparent, after "00-" */
-#define TRACEPARENT_LEN 55  /* the shortest traceparent: 2 + 1 + 32 + 1 + 16 + 1 + 2 */
+#define TRACEPARENT_ID 3   /* where the trace id starts in traceparent, after "00-" */
+#define TRACEPARENT_LEN 55 /* the shortest traceparent: 2 + 1 + 32 + 1 + 16 + 1 + 2 */
 _Static_assert(TRACE_ID_LEN <= TB_TRACE_MAX, "a trace id fits the log context");
 
 static size_t occurrences(const struct tb_request *req, const char *name, const char **value);
@@ -344,13 +344,13 @@ tb_request_trace(const struct tb_request *req, char out[TB_TRACE_MAX + 1])
 	out[0] = '\0';
 	/* X-Cloud-Trace-Context: TRACE_ID/SPAN_ID;o=OPTIONS */
 	if ((v = tb_request_header(req, "X-Cloud-Trace-Context")) != NULL &&
-	    hex_run(v, 0, out, TRACE_ID_LEN) &&
-	    (v[strlen(out)] == '/' || v[strlen(out)] == '\0'))
+	    hex_run(v, 0, out, TRACE_ID_LEN) && (v[strlen(out)] == '/' || v[strlen(out)] == '\0'))
 		return;
 	out[0] = '\0';
 	/* traceparent: VERSION(2)-TRACE_ID(32)-PARENT_ID(16)-FLAGS(2) (W3C Trace Context) */
 	if ((v = tb_request_header(req, "traceparent")) != NULL && strlen(v) >= TRACEPARENT_LEN &&
-	    v[TRACEPARENT_ID - 1] == '-' && hex_run(v + TRACEPARENT_ID, TRACE_ID_LEN, out, TRACE_ID_LEN) &&
+	    v[TRACEPARENT_ID - 1] == '-' &&
+	    hex_run(v + TRACEPARENT_ID, TRACE_ID_LEN, out, TRACE_ID_LEN) &&
 	    v[TRACEPARENT_ID + TRACE_ID_LEN] == '-')
 		return;
 	out[0] = '\0';
@@ -500,7 +500,8 @@ token_form(const struct tb_request *req, struct tb_token_params *p, char desc[TB
 	int r;
 
 	if (tb_request_body_fault(req) == TB_BODY_TOO_LARGE) {
-		snprintf(desc, TB_DESC_MAX, "The request body is larger than %d bytes", TB_BODY_MAX);
+		snprintf(
+		    desc, TB_DESC_MAX, "The request body is larger than %d bytes", TB_BODY_MAX);
 		return TB_ERR_TOO_LARGE;
 	}
 	if (tb_request_body_fault(req) == TB_BODY_SHORT) {
@@ -573,7 +574,8 @@ tb_token_params_parse(
 	    (r = param(p->form, "client_id", &p->client_id, desc)) != 0 ||
 	    (r = param(p->form, "audience", &p->audience, desc)) != 0)
 		return r;
-	/* an executable's request ignores scope and service_account altogether (doc/contract.md section 4) */
+	/* an executable's request ignores scope and service_account altogether (doc/contract.md
+	 * section 4) */
 	if (!p->ext && ((r = param(p->form, "scope", &p->scope, desc)) != 0 ||
 	                   (r = param(p->form, "service_account", &p->account, desc)) != 0))
 		return r;

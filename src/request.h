@@ -65,8 +65,7 @@ extern const char *const tb_request_vars[TB_REQUEST_NVARS];
  * header ("X.Client.Cert.Hash", "X-Client-Cert-Hash") onto one variable: a client could add its
  * own copy of a load balancer's header, so a name the broker reads must occur once.
  */
-const char *tb_request_repeated(
-    const struct tb_request *req, const char *const *names, size_t n);
+const char *tb_request_repeated(const struct tb_request *req, const char *const *names, size_t n);
 const char *tb_request_body(const struct tb_request *req, size_t *len);
 enum tb_method tb_request_method(const struct tb_request *req);
 
@@ -93,7 +92,7 @@ int tb_form_get(const struct tb_form *form, const char *name, const char **value
 
 /* The token request's parameters (doc/contract.md section 4), decoded and checked. */
 struct tb_token_params {
-	struct tb_form *form; /* owns the strings below */
+	struct tb_form *form;                                       /* owns the strings below */
 	const char *grant, *scope, *account, *client_id, *audience; /* NULL when absent or "" */
 	int ext; /* format=external_credential: answers (errors too) in the executable's form */
 };

@@ -28,7 +28,6 @@ _Static_assert(TB_ISSUER_MAX < ISSUER_MAX, "TOKEN_ISSUER must fit the endpoint b
 #define EXT_TOKEN_TYPE "urn:ietf:params:oauth:token-type:id_token"
 #define ACCESS_LIFETIME_MAX 3600 /* generateAccessToken's limit without an org policy */
 
-
 /* What one request carries through the handlers. */
 struct call {
 	struct tb_app *app;
@@ -109,7 +108,8 @@ answer(struct call *c, int status, char *body, int cacheable)
 	if (body == NULL)
 		return TB_ERR_ALLOC;
 	if (c->resp->body_len > TB_RESPONSE_MAX) {
-		/* no answer the broker builds comes near; one that does is a bug, not for the client */
+		/* no answer the broker builds comes near; one that does is a bug, not for the
+		 * client */
 		tb_log(TB_LOG_ERROR, "api.request", &c->log,
 		    "A response of %zu bytes is over the limit of %d", c->resp->body_len,
 		    TB_RESPONSE_MAX);
@@ -407,7 +407,8 @@ fail:
 	    "Issuing access token for client '%s' failed: %s: %s", id->client_id, tb_err_str(r),
 	    detail);
 	if (r == TB_ERR_DENIED)
-		snprintf(desc, TB_DESC_MAX, "%s", detail); /* Google's own words, as doc/contract.md asks */
+		snprintf(desc, TB_DESC_MAX, "%s",
+		    detail); /* Google's own words, as doc/contract.md asks */
 	else if (r == TB_ERR_REQUEST)
 		snprintf(desc, TB_DESC_MAX, "The scope or service_account is not valid");
 	else if (r == TB_ERR_UNAVAILABLE || r == TB_ERR_UPSTREAM)
@@ -468,8 +469,8 @@ audience_allowed(const struct tb_config *cfg, const struct tb_client *cl, const 
 }
 
 /*
- * Decides with the registry's policy (doc/contract.md section 5) what the authenticated client gets:
- * its entry, the lifetime, the audience, and whether it may have the scope, account and
+ * Decides with the registry's policy (doc/contract.md section 5) what the authenticated client
+ * gets: its entry, the lifetime, the audience, and whether it may have the scope, account and
  * audience it asked for. 0 and *g; TB_ERR_CLIENT with why (unregistered, client_id mismatch);
  * or a refusal with desc for the client: TB_ERR_SCOPE, TB_ERR_UNAUTHORIZED, TB_ERR_TARGET,
  * TB_ERR_REQUEST; TB_ERR_ALLOC.
@@ -512,7 +513,8 @@ decide(struct call *c, const struct tb_token_params *p, struct tb_identity *id, 
 	}
 	if (p->scope != NULL && cfg->sts_audience == NULL) {
 		snprintf(desc, TB_DESC_MAX,
-		    "This broker is not set up for token exchange (no WORKLOAD_IDENTITY_* settings)");
+		    "This broker is not set up for token exchange (no WORKLOAD_IDENTITY_* "
+		    "settings)");
 		return TB_ERR_REQUEST;
 	}
 	return 0;
@@ -711,4 +713,3 @@ tb_response_free(struct tb_response *resp)
 	tb_free_secret(resp->body);
 	free(resp);
 }
-

@@ -10,7 +10,7 @@
 
 #include "err.h"
 
-#define LABEL_MAX 63  /* one DNS label (RFC 1035) */
+#define LABEL_MAX 63 /* one DNS label (RFC 1035) */
 #define PORT_MAX 65535
 #define DECIMAL_DIGITS_MAX 18 /* more digits than this may not fit a long: out of range */
 

@@ -27,12 +27,12 @@ int tb_valid_authority(const char *s, size_t n);
 int tb_valid_loopback(const char *s, size_t n);
 
 #define TB_URL_PATH 1u /* a path may follow the authority */
-#define TB_URL_HTTP 2u /* plain http:// for any host (a CRL is signed: its transport need not be) */
+#define TB_URL_HTTP 2u /* plain http:// for any host (CRLs are signed) */
 
 /* Where the parts of a URL that tb_valid_url accepted are. */
 struct tb_url {
-	int https;        /* https://, else http:// */
-	int loopback;     /* the host is a loopback host */
+	int https;         /* https://, else http:// */
+	int loopback;      /* the host is a loopback host */
 	size_t host, hlen; /* the host (brackets kept) as an offset into the URL, and its length */
 	size_t path;       /* offset of the path ('/' or the end of the URL) */
 };

@@ -203,7 +203,8 @@ count(char *const *vars, size_t nvars, const char *name)
 	return k;
 }
 
-/* 1 when a variable that the broker reads occurs more than once (doc/contract.md section 7: then never a 200). */
+/* 1 when a variable that the broker reads occurs more than once (doc/contract.md section 7: then
+ * never a 200). */
 static int
 any_repeated(char *const *vars, size_t nvars)
 {

@@ -15,9 +15,9 @@
 #define HEADERS_MAX 4096     /* load-balancer header input */
 
 /*
- * doc/contract.md section 4: x5_sha256 is the unpadded standard base64 of the digest, and cnf's x5t#S256 the
- * base64url of the same digest, whichever flow produced them: one certificate, one spelling
- * (a registry entry or a relying party compares the strings).
+ * doc/contract.md section 4: x5_sha256 is the unpadded standard base64 of the digest, and cnf's
+ * x5t#S256 the base64url of the same digest, whichever flow produced them: one certificate, one
+ * spelling (a registry entry or a relying party compares the strings).
  */
 static void
 canonical(const struct tb_identity *id)

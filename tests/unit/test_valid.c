@@ -10,44 +10,20 @@ static const struct {
 	const char *s;
 	int host, authority, loopback;
 } hosts[] = {
-    {"broker.example.net", 1, 1, 0},
-    {"broker.example.net:8443", 0, 1, 0},
-    {"localhost", 1, 1, 1},
-    {"LocalHost", 1, 1, 1},
-    {"localhost:8080", 0, 1, 0}, /* loopback takes a bare host */
-    {"127.0.0.1", 1, 1, 1},
-    {"127.255.3.4", 1, 1, 1},
-    {"127.0.0.1.evil.example", 1, 1, 0},
-    {"127.evil", 1, 1, 0},
-    {"128.0.0.1", 1, 1, 0},
+    {"broker.example.net", 1, 1, 0}, {"broker.example.net:8443", 0, 1, 0}, {"localhost", 1, 1, 1},
+    {"LocalHost", 1, 1, 1}, {"localhost:8080", 0, 1, 0}, /* loopback takes a bare host */
+    {"127.0.0.1", 1, 1, 1}, {"127.255.3.4", 1, 1, 1}, {"127.0.0.1.evil.example", 1, 1, 0},
+    {"127.evil", 1, 1, 0}, {"128.0.0.1", 1, 1, 0},
     {"127.1", 0, 0, 0},     /* numeric, but not a dotted quad */
     {"999.0.0.1", 0, 0, 0}, /* numeric, but no address */
-    {"[::1]", 1, 1, 1},
-    {"[::1]:8443", 0, 1, 0},
-    {"[0:0:0:0:0:0:0:1]", 1, 1, 1},
-    {"[2001:db8::1]", 1, 1, 0},
-    {"[2001:db8::1", 0, 0, 0},
-    {"[]", 0, 0, 0},
-    {"[zz::1]", 0, 0, 0},
-    {"::1", 0, 0, 0},
-    {"under_score.example", 1, 1, 0},
-    {"", 0, 0, 0},
-    {"a..b", 0, 0, 0},
-    {".a", 0, 0, 0},
-    {"a.", 0, 0, 0},
-    {"a b", 0, 0, 0},
-    {"evil.com/x", 0, 0, 0},
-    {"user@host", 0, 0, 0},
-    {"host\r\nX: y", 0, 0, 0},
-    {"host:", 0, 0, 0},
-    {"host:0", 0, 0, 0},
-    {"host:65535", 0, 1, 0},
-    {"host:65536", 0, 0, 0},
-    {"host:123456", 0, 0, 0},
-    {"host:80x", 0, 0, 0},
-    {"host:-1", 0, 0, 0},
-    {":80", 0, 0, 0},
-    {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example", 1, 1, 0}, /* 63 */
+    {"[::1]", 1, 1, 1}, {"[::1]:8443", 0, 1, 0}, {"[0:0:0:0:0:0:0:1]", 1, 1, 1},
+    {"[2001:db8::1]", 1, 1, 0}, {"[2001:db8::1", 0, 0, 0}, {"[]", 0, 0, 0}, {"[zz::1]", 0, 0, 0},
+    {"::1", 0, 0, 0}, {"under_score.example", 1, 1, 0}, {"", 0, 0, 0}, {"a..b", 0, 0, 0},
+    {".a", 0, 0, 0}, {"a.", 0, 0, 0}, {"a b", 0, 0, 0}, {"evil.com/x", 0, 0, 0},
+    {"user@host", 0, 0, 0}, {"host\r\nX: y", 0, 0, 0}, {"host:", 0, 0, 0}, {"host:0", 0, 0, 0},
+    {"host:65535", 0, 1, 0}, {"host:65536", 0, 0, 0}, {"host:123456", 0, 0, 0},
+    {"host:80x", 0, 0, 0}, {"host:-1", 0, 0, 0}, {":80", 0, 0, 0},
+    {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example", 1, 1, 0},  /* 63 */
     {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example", 0, 0, 0}, /* 64 */
 };
 
@@ -206,7 +182,7 @@ main(void)
 			is_int(v, numbers[i].want, "is %ld", numbers[i].want);
 	}
 	ok(!tb_valid_timeout(0) && tb_valid_timeout(TB_TIMEOUT_MIN) &&
-	       tb_valid_timeout(TB_TIMEOUT_MAX) && !tb_valid_timeout(TB_TIMEOUT_MAX + 1),
+	        tb_valid_timeout(TB_TIMEOUT_MAX) && !tb_valid_timeout(TB_TIMEOUT_MAX + 1),
 	    "timeouts from %d to %d s", TB_TIMEOUT_MIN, TB_TIMEOUT_MAX);
 	return done_testing();
 }

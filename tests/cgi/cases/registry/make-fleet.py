@@ -28,7 +28,6 @@ def filler(i):
     else:
         digest = hashlib.sha256(b"fleet %06d" % i).digest()
         entry["match"] = {"sha256": base64.b64encode(digest).decode().rstrip("=")}
-    entry["scopes"] = ["https://www.googleapis.com/auth/cloud-platform"]
     return entry
 
 
