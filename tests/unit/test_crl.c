@@ -17,6 +17,7 @@
 
 #include "crl.h"
 #include "err.h"
+#include "pki.h"
 #include "tap.h"
 
 #define PATH_BYTES 4096
@@ -41,25 +42,7 @@ static time_t now;
 static int
 make_pki(void)
 {
-	const char *src = getenv("TB_SRCDIR"), *build = getenv("TB_BUILDDIR");
-	const char *python = getenv("PYTHON3");
-	char script[PATH_BYTES];
-	pid_t pid;
-	int status;
-
-	snprintf(script, sizeof(script), "%s/tests/pki/mkpki.py", src ? src : ".");
-	snprintf(pki, sizeof(pki), "%s/tests/pki-out", build ? build : ".");
-	if (python == NULL || *python == '\0')
-		python = "python3";
-	if ((pid = fork()) < 0)
-		return -1;
-	if (pid == 0) {
-		execlp(python, python, script, pki, (char *)NULL);
-		_exit(127);
-	}
-	if (waitpid(pid, &status, 0) != pid)
-		return -1;
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+	return test_make_pki(pki, sizeof(pki));
 }
 
 static const char *
