@@ -10,6 +10,7 @@
 
 #include "buf.h"
 #include "err.h"
+#include "log.h"
 #include "text.h"
 
 struct field {
@@ -114,6 +115,49 @@ enum tb_body_fault
 tb_request_body_fault(const struct tb_request *req)
 {
 	return req->body_fault;
+}
+
+int
+tb_request_read_body(struct tb_request *req, int (*read_fn)(void *arg, char *p, int n), void *arg)
+{
+	static char body[TB_BODY_MAX + 1];
+	long want;
+	size_t got = 0;
+	int n, r;
+
+	if (tb_request_content_length(req, &want) != 0)
+		return 0;
+	if (want > TB_BODY_MAX) {
+		tb_request_set_body_fault(req, TB_BODY_TOO_LARGE);
+		return 0;
+	}
+	/* without a length only a POST may have a body (RFC 3875 section 4.2) */
+	if (want < 0 && tb_request_method(req) != TB_METHOD_POST)
+		want = 0;
+	while (want < 0 || got < (size_t)want) {
+		int room = (int)(sizeof(body) - got);
+
+		if (room == 0)
+			break;
+		if (want >= 0 && (size_t)want - got < (size_t)room)
+			room = (int)((size_t)want - got);
+		if ((n = read_fn(arg, body + got, room)) <= 0)
+			break;
+		got += (size_t)n;
+	}
+	if (got > TB_BODY_MAX) {
+		tb_request_set_body_fault(req, TB_BODY_TOO_LARGE);
+		r = 0;
+	} else if (want >= 0 && got < (size_t)want) {
+		/* never act on part of a form: the routes refuse it */
+		tb_log(TB_LOG_WARNING, "api.request", NULL,
+		    "The request body ended after %zu of %ld bytes", got, want);
+		tb_request_set_body_fault(req, TB_BODY_SHORT);
+		r = 0;
+	} else
+		r = tb_request_set_body(req, body, got);
+	memset(body, 0, got);
+	return r;
 }
 
 int

@@ -29,6 +29,15 @@ enum tb_body_fault {
 	TB_BODY_TOO_LARGE, /* over TB_BODY_MAX: not read, the web server discards it */
 	TB_BODY_SHORT,     /* the body ended before CONTENT_LENGTH bytes */
 };
+/*
+ * Reads the body with read_fn (n bytes at most into p; the count, 0 at the end, or < 0):
+ * CONTENT_LENGTH bytes, or without a length (chunked through some servers) a POST's body to its
+ * end, at most TB_BODY_MAX bytes either way. A body over the cap, or one that ends early, is
+ * marked on the request (tb_request_body_fault) and answered by the routes; a malformed
+ * CONTENT_LENGTH reads nothing (the routes refuse the request). 0, or TB_ERR_ALLOC.
+ */
+int tb_request_read_body(
+    struct tb_request *req, int (*read_fn)(void *arg, char *p, int n), void *arg);
 void tb_request_set_body_fault(struct tb_request *req, enum tb_body_fault fault);
 enum tb_body_fault tb_request_body_fault(const struct tb_request *req);
 /*

@@ -251,34 +251,30 @@ check_response(const struct tb_response *resp, int repeated)
 	}
 }
 
-/*
- * The body as fcgi.c reads it: CONTENT_LENGTH bytes of what arrived, or without a length a
- * POST's whole body; a malformed length reads nothing (the routes refuse it).
- */
+/* The input's body, read by tb_request_read_body as the FastCGI front reads a stream. */
+struct input {
+	const char *p;
+	size_t left;
+};
+
+static int
+read_input(void *arg, char *p, int n)
+{
+	struct input *in = arg;
+	size_t k = in->left < (size_t)n ? in->left : (size_t)n;
+
+	memcpy(p, in->p, k);
+	in->p += k;
+	in->left -= k;
+	return (int)k;
+}
+
 static int
 give_body(struct tb_request *req, const char *body, size_t len)
 {
-	long want;
+	struct input in = {body, len};
 
-	if (tb_request_content_length(req, &want) != 0)
-		return 0;
-	if (want > TB_BODY_MAX) {
-		tb_request_set_body_fault(req, TB_BODY_TOO_LARGE);
-		return 0;
-	}
-	if (want < 0 && tb_request_method(req) != TB_METHOD_POST)
-		want = 0;
-	if (want >= 0 && len > (size_t)want)
-		len = (size_t)want;
-	if (len > TB_BODY_MAX) {
-		tb_request_set_body_fault(req, TB_BODY_TOO_LARGE);
-		return 0;
-	}
-	if (want >= 0 && len < (size_t)want) {
-		tb_request_set_body_fault(req, TB_BODY_SHORT);
-		return 0;
-	}
-	return tb_request_set_body(req, body, len);
+	return tb_request_read_body(req, read_input, &in);
 }
 
 /* Splits the input into variables (in place) and the body. How many variables. */
