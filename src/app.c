@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "certcache.h"
 #include "crl.h"
 #include "err.h"
 #include "google.h"
@@ -163,6 +164,10 @@ tb_app_new(const struct tb_config *cfg, struct tb_app **out, char *why, size_t w
 		snprintf(why, whylen, "%s", tb_err_str(r));
 		goto fail;
 	}
+	if ((r = tb_certcache_new(TB_CERTCACHE_ENTRIES, TB_CERTCACHE_BYTES, &app->certs)) != 0) {
+		snprintf(why, whylen, "the certificate cache: %s", tb_err_str(r));
+		goto fail;
+	}
 	if ((r = load_revocation(app, why, whylen)) != 0 ||
 	    (r = load_registry(app, why, whylen)) != 0)
 		goto fail;
@@ -178,6 +183,7 @@ tb_app_free(struct tb_app *app)
 {
 	if (app == NULL)
 		return;
+	tb_certcache_free(app->certs);
 	tb_registry_free(app->registry);
 	tb_watch_free(app->registry_watch);
 	tb_watch_free(app->crl_watch);

@@ -25,6 +25,7 @@ struct tb_app {
 	struct tb_cas *cas;              /* CLIENT_CA_FILE, or NULL */
 	struct tb_crlset *crls;          /* the CRLs in force, or NULL without CRL_FILES */
 	struct tb_watch *crl_watch;      /* notices changed CRL files */
+	struct tb_certcache *certs;      /* client certificates parsed before */
 	char *discovery; /* rendered at the first request when nothing in it depends on it */
 	/* every request variable the broker reads: each must occur at most once in a request */
 	char flow_vars[TB_FLOW_VARS_MAX][TB_HEADER_VAR_MAX + 1];

@@ -38,6 +38,16 @@ tb_identity_free(struct tb_identity *id)
 {
 	if (id == NULL)
 		return;
+	if (id->refs > 0) {
+		id->refs--;
+		return;
+	}
+	if (id->base != NULL) { /* a view: only client_id is its own */
+		free(id->client_id);
+		tb_identity_free(id->base);
+		free(id);
+		return;
+	}
 	free(id->sha256);
 	free(id->x5t_s256);
 	free(id->sha1);
@@ -209,6 +219,28 @@ check_validity(int has_nb, time_t nb, int has_na, time_t na, time_t now, char *w
 		return TB_ERR_CLIENT;
 	}
 	return 0;
+}
+
+int
+tb_identity_check_validity(const struct tb_identity *id, time_t now, char *why, size_t whylen)
+{
+	return check_validity(1, id->not_before, 1, id->not_after, now, why, whylen);
+}
+
+struct tb_identity *
+tb_identity_view(struct tb_identity *base)
+{
+	struct tb_identity *v = malloc(sizeof(*v));
+
+	if (v == NULL)
+		return NULL;
+	*v = *base;
+	v->client_id = NULL;
+	v->flow = NULL;
+	v->base = base;
+	v->refs = 0;
+	base->refs++;
+	return v;
 }
 
 /* The three digests of the DER: sha256 (std base64), x5t#S256 (base64url), sha1 (hex). */

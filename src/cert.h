@@ -38,9 +38,25 @@ struct tb_identity {
 	struct x509_st *cert; /* the parsed certificate, for issuer binding (NULL for headers) */
 	char *client_id;      /* set by the flow: the attribute MTLS_CLIENT_ID names, or a header */
 	const char *flow;     /* static flow name, for amr */
+	/*
+	 * A view (tb_identity_view) borrows every member above but client_id and flow from base,
+	 * which it holds a reference to; refs counts the holders of an identity beyond its first.
+	 */
+	struct tb_identity *base;
+	unsigned refs;
 };
 
+/* Drops a reference: the identity is freed with its last holder. */
 void tb_identity_free(struct tb_identity *id);
+
+/*
+ * A new identity for one request that shares base's certificate data (and holds a reference to
+ * it) but has its own client_id and flow, both unset. NULL when out of memory.
+ */
+struct tb_identity *tb_identity_view(struct tb_identity *base);
+
+/* Refuses (TB_ERR_CLIENT and why) a certificate identity outside its validity period at now. */
+int tb_identity_check_validity(const struct tb_identity *id, time_t now, char *why, size_t whylen);
 
 /*
  * Decodes an SSL_CLIENT_CERT value into DER: PEM with newlines, PEM whose newlines became spaces

@@ -34,8 +34,8 @@ static const char *const attribute_names[] = {
 };
 
 static int
-mtls(const struct tb_config *cfg, const struct tb_request *req, time_t now,
-    struct tb_identity **out, char *why, size_t whylen)
+mtls(const struct tb_config *cfg, struct tb_certcache *cache, const struct tb_request *req,
+    time_t now, struct tb_identity **out, char *why, size_t whylen)
 {
 	const char *verify = tb_request_param(req, "SSL_CLIENT_VERIFY");
 	const char *pem = tb_request_param(req, "SSL_CLIENT_CERT");
@@ -51,7 +51,7 @@ mtls(const struct tb_config *cfg, const struct tb_request *req, time_t now,
 		    VERIFY_SHOWN, verify != NULL ? verify : "unset");
 		return TB_ERR_CLIENT;
 	}
-	if ((r = tb_cert_identity(pem, strlen(pem), now, &id, why, whylen)) != 0)
+	if ((r = tb_certcache_identity(cache, pem, strlen(pem), now, &id, why, whylen)) != 0)
 		return r == TB_ERR_ALLOC ? r : TB_ERR_CLIENT;
 	cid = attribute(id, cfg->client_id_attr);
 	if (*cid == '\0') {
@@ -90,8 +90,8 @@ xlb(const struct tb_config *cfg, const struct tb_request *req, time_t now, struc
 }
 
 int
-tb_flow_authenticate(const struct tb_config *cfg, const struct tb_request *req, time_t now,
-    struct tb_identity **out, char *why, size_t whylen)
+tb_flow_authenticate(const struct tb_config *cfg, struct tb_certcache *cache,
+    const struct tb_request *req, time_t now, struct tb_identity **out, char *why, size_t whylen)
 {
 	size_t i;
 
@@ -101,7 +101,7 @@ tb_flow_authenticate(const struct tb_config *cfg, const struct tb_request *req, 
 			const char *pem = tb_request_param(req, "SSL_CLIENT_CERT");
 
 			if (pem != NULL && *pem != '\0')
-				return mtls(cfg, req, now, out, why, whylen);
+				return mtls(cfg, cache, req, now, out, why, whylen);
 		} else {
 			const char *present =
 			    tb_request_header(req, cfg->xlb_headers[TB_XLB_PRESENT]);

@@ -2,6 +2,7 @@
 #include "json.h"
 
 #include <json-c/json.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,12 +164,35 @@ render_string(struct tb_buf *b, const char *s, size_t n)
 	return tb_buf_add(b, "\"", 1);
 }
 
+/*
+ * An integer in decimal, as json-c writes it ("%" PRId64), without json-c's printbuf and
+ * snprintf: every token's claims hold several, and formatting them was a tenth of a token.
+ */
+static int
+render_int(struct tb_buf *b, int64_t v)
+{
+	char text[sizeof("-9223372036854775808")], *p = text + sizeof(text);
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u > 0);
+	if (v < 0)
+		*--p = '-';
+	return tb_buf_add(b, p, (size_t)(text + sizeof(text) - p));
+}
+
 /* A number, in json-c's own form (a double keeps the text it was parsed from). */
 static int
 render_number(struct tb_buf *b, json_object *v)
 {
 	size_t n = 0;
-	const char *s = json_object_to_json_string_length(v, RENDER_FLAGS, &n);
+	const char *s;
+
+	if (json_object_get_type(v) == json_type_int && json_object_get_int64(v) != INT64_MAX)
+		return render_int(b, json_object_get_int64(v));
+	s = json_object_to_json_string_length(v, RENDER_FLAGS, &n);
 
 	/* a number is never empty text: empty is json-c's failed allocation */
 	if (s == NULL || n == 0)

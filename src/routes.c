@@ -92,7 +92,14 @@ header(struct call *c, const char *name, const char *value)
 	/* a CR or LF would end this header and start another (response splitting) */
 	if (strpbrk(value, "\r\n") != NULL)
 		return TB_ERR_INTERNAL;
-	return tb_buf_addf(&c->resp->head, "%s: %s\r\n", name, value);
+	struct tb_buf *h = &c->resp->head;
+	int r;
+
+	/* four appends, not a printf: every answer has several headers */
+	if ((r = tb_buf_addstr(h, name)) != 0 || (r = tb_buf_add(h, ": ", 2)) != 0 ||
+	    (r = tb_buf_addstr(h, value)) != 0)
+		return r;
+	return tb_buf_add(h, "\r\n", 2);
 }
 
 /* Sets status, the JSON body (taken over) and the headers every answer carries. */
@@ -440,7 +447,7 @@ authenticate(struct call *c, struct tb_identity **id, char *why, size_t whylen)
 	const struct tb_config *cfg = c->app->cfg;
 	int r;
 
-	if ((r = tb_flow_authenticate(cfg, c->req, c->now, id, why, whylen)) != 0)
+	if ((r = tb_flow_authenticate(cfg, c->app->certs, c->req, c->now, id, why, whylen)) != 0)
 		return r;
 	log_identity(c, *id);
 	return tb_crlset_decide(

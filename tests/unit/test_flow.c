@@ -92,19 +92,19 @@ main(void)
 	ok(strstr(pem, "BEGIN CERTIFICATE") != NULL, "fixture dns.pem read");
 
 	req = request("SUCCESS", pem, NULL, NULL);
-	ok(tb_flow_authenticate(mtls, req, now, &id, why, sizeof(why)) == 0,
+	ok(tb_flow_authenticate(mtls, NULL, req, now, &id, why, sizeof(why)) == 0,
 	    "a verified certificate: %s", why);
 	ok(id != NULL && strcmp(id->flow, "mtls-client-credentials") == 0, "the mtls flow");
 	ok(id != NULL && strcmp(id->client_id, id->sha256) == 0,
 	    "client id is the SHA-256 by default");
 	tb_identity_free(id);
 	id = NULL;
-	ok(tb_flow_authenticate(dns, req, now, &id, why, sizeof(why)) == 0 &&
+	ok(tb_flow_authenticate(dns, NULL, req, now, &id, why, sizeof(why)) == 0 &&
 	        strcmp(id->client_id, id->dns_san) == 0,
 	    "MTLS_CLIENT_ID=dnssan: the DNS SAN");
 	tb_identity_free(id);
 	id = NULL;
-	is_int(tb_flow_authenticate(spiffe, req, now, &id, why, sizeof(why)), TB_ERR_CLIENT,
+	is_int(tb_flow_authenticate(spiffe, NULL, req, now, &id, why, sizeof(why)), TB_ERR_CLIENT,
 	    "MTLS_CLIENT_ID=spiffe without a SPIFFE ID is refused");
 	ok(strstr(why, "SPIFFE") != NULL, "and says why: %s", why);
 	tb_request_free(req);
@@ -113,22 +113,22 @@ main(void)
 	    "NONE", "GENEROUS", "FAILED:unable to get issuer", "success", ""};
 	for (size_t i = 0; i < sizeof(verifies) / sizeof(verifies[0]); i++) {
 		req = request(verifies[i], pem, NULL, NULL);
-		is_int(tb_flow_authenticate(mtls, req, now, &id, why, sizeof(why)), TB_ERR_CLIENT,
+		is_int(tb_flow_authenticate(mtls, NULL, req, now, &id, why, sizeof(why)), TB_ERR_CLIENT,
 		    "SSL_CLIENT_VERIFY=%s is refused", verifies[i]);
 		ok(id == NULL, "no identity");
 		tb_request_free(req);
 	}
 	req = request("NONE", NULL, NULL, NULL);
-	is_int(tb_flow_authenticate(mtls, req, now, &id, why, sizeof(why)), TB_ERR_CLIENT,
+	is_int(tb_flow_authenticate(mtls, NULL, req, now, &id, why, sizeof(why)), TB_ERR_CLIENT,
 	    "no certificate");
 	ok(strstr(why, "no client certificate") != NULL, "says so: %s", why);
 	tb_request_free(req);
 
 	/* load-balancer headers are honoured only when the flow is enabled, in the listed order */
 	req = request(NULL, NULL, "true", hash);
-	is_int(tb_flow_authenticate(mtls, req, now, &id, why, sizeof(why)), TB_ERR_CLIENT,
+	is_int(tb_flow_authenticate(mtls, NULL, req, now, &id, why, sizeof(why)), TB_ERR_CLIENT,
 	    "headers ignored without xlb-mtls-client-credentials");
-	ok(tb_flow_authenticate(both, req, now, &id, why, sizeof(why)) == 0 &&
+	ok(tb_flow_authenticate(both, NULL, req, now, &id, why, sizeof(why)) == 0 &&
 	        strcmp(id->flow, "xlb-mtls-client-credentials") == 0 &&
 	        strcmp(id->client_id, hash) == 0,
 	    "with it enabled: the hash header is the client id");
@@ -136,14 +136,14 @@ main(void)
 	id = NULL;
 	tb_request_free(req);
 	req = request("SUCCESS", pem, "TRUE", hash);
-	ok(tb_flow_authenticate(both, req, now, &id, why, sizeof(why)) == 0 &&
+	ok(tb_flow_authenticate(both, NULL, req, now, &id, why, sizeof(why)) == 0 &&
 	        strcmp(id->flow, "xlb-mtls-client-credentials") == 0,
 	    "both credentials: the first flow listed wins");
 	tb_identity_free(id);
 	id = NULL;
 	tb_request_free(req);
 	req = request("SUCCESS", pem, "false", hash);
-	ok(tb_flow_authenticate(both, req, now, &id, why, sizeof(why)) == 0 &&
+	ok(tb_flow_authenticate(both, NULL, req, now, &id, why, sizeof(why)) == 0 &&
 	        strcmp(id->flow, "mtls-client-credentials") == 0,
 	    "present=false: the next flow handles it");
 	tb_identity_free(id);
