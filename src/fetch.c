@@ -1,7 +1,6 @@
 /* fetch.c: token-broker --fetch-crls: downloads, verifies and atomically replaces CRL files. */
 #include "fetch.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -13,6 +12,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "curlso.h"
 #include "crl.h"
 #include "crypto.h"
 #include "err.h"
@@ -27,6 +27,9 @@
 
 #define FILE_MODE 0644    /* the web server's user reads it; nobody else may change it (file.h) */
 #define DESCRIBE_MAX 4096 /* what a report line says of the CRLs of one set */
+
+/* libcurl's calls (curlso.h), opened when the command starts */
+static const struct tb_curl_api *cu;
 
 /* One run of the command: what every URL shares. */
 struct fetch {
@@ -160,7 +163,7 @@ transfer_error(struct fetch *f, CURLcode cc, char *why, size_t whylen)
 	}
 	/* refused, reset, timed out, unresolvable, a TLS peer that does not verify, a redirect to
 	 * a scheme other than http or https */
-	tb_whyf(why, whylen, "%s (%s)", curl_easy_strerror(cc),
+	tb_whyf(why, whylen, "%s (%s)", cu->easy_strerror(cc),
 	    f->curl_err[0] != '\0' ? f->curl_err : "no detail");
 	return TB_ERR_UNAVAILABLE;
 }
@@ -178,14 +181,14 @@ download(struct fetch *f, const char *url, char *why, size_t whylen)
 	tb_buf_free(&f->body);
 	f->write_err = 0;
 	f->curl_err[0] = '\0';
-	curl_easy_reset(f->curl);
+	cu->easy_reset(f->curl);
 	if ((r = tb_valid_url(url, TB_URL_PATH | TB_URL_HTTP, &parts, &bad)) != 0) {
 		tb_whyf(why, whylen, "%s", bad); /* config.c refused it already: not reached */
 		return r;
 	}
 #define SET(opt, val)                                                                              \
 	do {                                                                                       \
-		if ((cc = curl_easy_setopt(f->curl, opt, val)) != CURLE_OK)                        \
+		if ((cc = cu->easy_setopt(f->curl, opt, val)) != CURLE_OK)                        \
 			goto setopt_failed;                                                        \
 	} while (0)
 	SET(CURLOPT_URL, url);
@@ -213,9 +216,9 @@ download(struct fetch *f, const char *url, char *why, size_t whylen)
 	if (parts.loopback)
 		SET(CURLOPT_NOPROXY, "*"); /* no proxy can reach this machine's loopback */
 #undef SET
-	if ((cc = curl_easy_perform(f->curl)) != CURLE_OK)
+	if ((cc = cu->easy_perform(f->curl)) != CURLE_OK)
 		return transfer_error(f, cc, why, whylen);
-	if ((cc = curl_easy_getinfo(f->curl, CURLINFO_RESPONSE_CODE, &status)) != CURLE_OK)
+	if ((cc = cu->easy_getinfo(f->curl, CURLINFO_RESPONSE_CODE, &status)) != CURLE_OK)
 		goto setopt_failed;
 	if (status != 200) {
 		tb_whyf(why, whylen, "HTTP status %ld", status);
@@ -228,7 +231,7 @@ download(struct fetch *f, const char *url, char *why, size_t whylen)
 	return 0;
 setopt_failed:
 	/* this libcurl lacks something the download needs (https, say) */
-	tb_whyf(why, whylen, "libcurl refused an option: %s", curl_easy_strerror(cc));
+	tb_whyf(why, whylen, "libcurl refused an option: %s", cu->easy_strerror(cc));
 	return cc == CURLE_OUT_OF_MEMORY ? TB_ERR_ALLOC : TB_ERR_INTERNAL;
 }
 
@@ -537,7 +540,8 @@ tb_fetch_crls(time_t now)
 	struct tb_config *cfg = NULL;
 	struct tb_cas *cas = NULL;
 	struct fetch f;
-	int errors = 0, global = 0, r = TB_ERR_CONFIG;
+	char why[TB_CRL_WHY_MAX];
+	int errors = 0, r = TB_ERR_CONFIG;
 
 	memset(&f, 0, sizeof(f));
 	f.now = now;
@@ -550,21 +554,18 @@ tb_fetch_crls(time_t now)
 	if (errors > 0 || (r = setup(cfg, &f, &cas)) != 0)
 		goto out;
 	r = TB_ERR_INTERNAL;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		fprintf(stderr, "token-broker: libcurl failed to initialise\n");
+	if ((cu = tb_curl_open(why, sizeof(why))) == NULL) {
+		fprintf(stderr, "token-broker: %s\n", why);
 		goto out;
 	}
-	global = 1;
-	if ((f.curl = curl_easy_init()) == NULL) {
+	if ((f.curl = cu->easy_init()) == NULL) {
 		fprintf(stderr, "token-broker: libcurl failed to initialise\n");
 		goto out;
 	}
 	r = fetch_all(cfg, &f);
 out:
 	if (f.curl != NULL)
-		curl_easy_cleanup(f.curl);
-	if (global)
-		curl_global_cleanup();
+		cu->easy_cleanup(f.curl);
 	tb_buf_free(&f.body);
 	tb_cas_free(cas);
 	tb_config_free(cfg);

@@ -1,7 +1,6 @@
 /* google.c: the client of Google's STS, IAM Credentials and metadata server APIs (libcurl). */
 #include "google.h"
 
-#include <curl/curl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +8,7 @@
 #include <strings.h>
 
 #include "buf.h"
+#include "curlso.h"
 #include "err.h"
 #include "text.h"
 #include "json.h"
@@ -31,8 +31,11 @@
 #define USER_AGENT "token-broker"
 #endif
 
+/* libcurl's calls, once the first call to Google opened it (curlso.h) */
+static const struct tb_curl_api *cu;
+
 struct tb_google {
-	CURL *curl;      /* one handle: its connection, DNS and TLS session caches persist */
+	CURL *curl; /* one handle, made at the first call: its connection, DNS and TLS caches persist */
 	char *sts, *iam; /* base URLs, no trailing slash */
 	int sts_local;   /* the host is loopback: no proxy */
 	int iam_local;
@@ -215,7 +218,7 @@ free_headers(struct curl_slist *h)
 {
 	for (struct curl_slist *p = h; p != NULL; p = p->next)
 		explicit_bzero(p->data, strlen(p->data));
-	curl_slist_free_all(h);
+	cu->slist_free_all(h);
 }
 
 static int
@@ -223,7 +226,7 @@ add_header(struct curl_slist **list, const char *h)
 {
 	struct curl_slist *n;
 
-	if ((n = curl_slist_append(*list, h)) == NULL)
+	if ((n = cu->slist_append(*list, h)) == NULL)
 		return TB_ERR_ALLOC;
 	*list = n;
 	return 0;
@@ -245,10 +248,33 @@ transfer_error(struct tb_google *g, const struct call *c, CURLcode cc, char *det
 		return TB_ERR_UPSTREAM;
 	}
 	/* refused, reset, timed out, unresolvable, TLS that does not verify */
-	set_detail(detail, "%s: %s", c->what, curl_easy_strerror(cc));
+	set_detail(detail, "%s: %s", c->what, cu->easy_strerror(cc));
 	tb_log(TB_LOG_ERROR, c->event, NULL, "%s: %s: %s (%s)", c->what, c->url,
-	    curl_easy_strerror(cc), g->curl_err[0] != '\0' ? g->curl_err : "no detail");
+	    cu->easy_strerror(cc), g->curl_err[0] != '\0' ? g->curl_err : "no detail");
 	return TB_ERR_UNAVAILABLE;
+}
+
+/*
+ * The handle, made at the first exchange: libcurl is opened then (curlso.h). A broker that
+ * cannot open it answers what needs Google with 500 and says why in an ERROR line.
+ */
+static int
+open_handle(struct tb_google *g, const struct call *c, char *detail)
+{
+	char why[TB_DETAIL_MAX];
+
+	if (g->curl != NULL)
+		return 0;
+	if ((cu = tb_curl_open(why, sizeof(why))) == NULL) {
+		set_detail(detail, "%s: %s", c->what, why);
+		tb_log(TB_LOG_ERROR, c->event, NULL, "%s: %s", c->what, why);
+		return TB_ERR_INTERNAL;
+	}
+	if ((g->curl = cu->easy_init()) == NULL) {
+		set_detail(detail, "out of memory");
+		return TB_ERR_ALLOC;
+	}
+	return 0;
 }
 
 /*
@@ -263,13 +289,15 @@ perform(struct tb_google *g, struct call *c, char *detail)
 	CURLcode cc = CURLE_OK;
 	int r = TB_ERR_ALLOC;
 
+	if ((r = open_handle(g, c, detail)) != 0)
+		return r;
 	tb_buf_init(&auth, TB_UPSTREAM_MAX + 64);
 	tb_buf_free(&g->reply); /* wipes what the last call left */
 	g->over_cap = 0;
 	g->curl_err[0] = '\0';
 	c->status = 0;
 	/* reset clears the options but keeps the connection, DNS and TLS session caches */
-	curl_easy_reset(g->curl);
+	cu->easy_reset(g->curl);
 
 	if ((r = add_header(&hdrs, "Expect:")) != 0 ||
 	    (r = add_header(&hdrs, "Accept: application/json")) != 0)
@@ -291,7 +319,7 @@ perform(struct tb_google *g, struct call *c, char *detail)
 
 #define SET(opt, val)                                                                              \
 	do {                                                                                       \
-		if ((cc = curl_easy_setopt(g->curl, opt, val)) != CURLE_OK)                        \
+		if ((cc = cu->easy_setopt(g->curl, opt, val)) != CURLE_OK)                        \
 			goto setopt_failed;                                                        \
 	} while (0)
 	SET(CURLOPT_URL, c->url);
@@ -324,9 +352,9 @@ perform(struct tb_google *g, struct call *c, char *detail)
 	}
 #undef SET
 
-	cc = curl_easy_perform(g->curl);
+	cc = cu->easy_perform(g->curl);
 	if (cc == CURLE_OK) {
-		curl_easy_getinfo(g->curl, CURLINFO_RESPONSE_CODE, &c->status);
+		cu->easy_getinfo(g->curl, CURLINFO_RESPONSE_CODE, &c->status);
 		r = 0;
 	} else {
 		r = transfer_error(g, c, cc, detail);
@@ -335,7 +363,7 @@ perform(struct tb_google *g, struct call *c, char *detail)
 setopt_failed:
 	/* this libcurl lacks something the call needs (https, say): not Google's doing */
 	r = cc == CURLE_OUT_OF_MEMORY ? TB_ERR_ALLOC : TB_ERR_INTERNAL;
-	set_detail(detail, "%s: libcurl refused an option: %s", c->what, curl_easy_strerror(cc));
+	set_detail(detail, "%s: libcurl refused an option: %s", c->what, cu->easy_strerror(cc));
 	tb_log(TB_LOG_ERROR, c->event, NULL, "%s", detail);
 out:
 	free_headers(hdrs);
@@ -642,15 +670,6 @@ tb_google_new(
 		goto out;
 	memcpy(g->meta, "http://", 7);
 	memcpy(g->meta + 7, meta, strlen(meta) + 1);
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		tb_log(TB_LOG_ERROR, "google.config", NULL, "libcurl failed to initialise");
-		r = TB_ERR_INTERNAL;
-		goto out;
-	}
-	if ((g->curl = curl_easy_init()) == NULL) {
-		curl_global_cleanup();
-		goto out;
-	}
 	*out = g;
 	g = NULL; /* transferred */
 	r = 0;
@@ -664,10 +683,8 @@ tb_google_free(struct tb_google *g)
 {
 	if (g == NULL)
 		return;
-	if (g->curl != NULL) {
-		curl_easy_cleanup(g->curl);
-		curl_global_cleanup();
-	}
+	if (g->curl != NULL)
+		cu->easy_cleanup(g->curl);
 	free(g->sts);
 	free(g->iam);
 	free(g->meta);
