@@ -59,8 +59,27 @@ struct tb_crlset {
 	size_t n;
 };
 
+/*
+ * What tb_cas_signed found for a certificate, by its SHA-256: a signature check (an ECDSA
+ * verify with a P-256 CA) costs twice what the rest of a token does, and a client sends the
+ * same certificate every time. Made at the first check, emptied whole when full; it goes with
+ * the CA set it describes.
+ */
+#define SIGNED_MEMO_SLOTS 2048 /* a power of two */
+#define SIGNED_MEMO_MAX 1024   /* entries before it is emptied: at most half full */
+#define SIGNED_KEY_LEN 43      /* unpadded base64 of a SHA-256 */
+
+struct signed_memo {
+	size_t n;
+	struct {
+		char key[SIGNED_KEY_LEN + 1]; /* "" for a free slot */
+		unsigned char found;
+	} slot[SIGNED_MEMO_SLOTS];
+};
+
 struct tb_cas {
 	STACK_OF(X509) * certs;
+	struct signed_memo *memo; /* NULL until the first tb_cas_signed with a digest */
 };
 
 /* ---- serials and the index -------------------------------------------------------------- */
@@ -211,6 +230,7 @@ tb_cas_free(struct tb_cas *cas)
 	if (cas == NULL)
 		return;
 	sk_X509_pop_free(cas->certs, X509_free);
+	free(cas->memo);
 	free(cas);
 }
 
@@ -881,11 +901,38 @@ tb_cas_count_named(const struct tb_cas *cas, const X509_NAME *name)
 	return n;
 }
 
-int
-tb_cas_signed(const struct tb_cas *cas, const X509_NAME *name, X509 *x)
+/* The slot of key in memo: its own, or the free one where it goes. */
+static size_t
+memo_slot(const struct signed_memo *m, const char *key)
 {
-	int i, found = 0;
+	size_t h = 5381, i;
 
+	for (i = 0; key[i] != '\0'; i++)
+		h = h * 33 + (unsigned char)key[i];
+	for (i = h & (SIGNED_MEMO_SLOTS - 1);
+	     m->slot[i].key[0] != '\0' && strcmp(m->slot[i].key, key) != 0;
+	     i = (i + 1) & (SIGNED_MEMO_SLOTS - 1))
+		;
+	return i;
+}
+
+int
+tb_cas_signed(const struct tb_cas *cas, const X509_NAME *name, X509 *x, const char *digest)
+{
+	struct signed_memo *m = cas->memo;
+	size_t s = 0;
+	int i, found = 0, memo;
+
+	/* what is remembered is the answer for the certificate's own issuer, by its digest */
+	memo = digest != NULL && strlen(digest) == SIGNED_KEY_LEN &&
+	       X509_NAME_cmp(X509_get_issuer_name(x), name) == 0;
+	if (memo && m == NULL)
+		m = ((struct tb_cas *)cas)->memo = calloc(1, sizeof(*m)); /* the memo is mutable */
+	if (memo && m != NULL) {
+		s = memo_slot(m, digest);
+		if (m->slot[s].key[0] != '\0')
+			return m->slot[s].found;
+	}
 	for (i = 0; i < sk_X509_num(cas->certs) && !found; i++) {
 		X509 *ca = sk_X509_value(cas->certs, i);
 		EVP_PKEY *key;
@@ -899,5 +946,14 @@ tb_cas_signed(const struct tb_cas *cas, const X509_NAME *name, X509 *x)
 		found = (key = X509_get0_pubkey(ca)) != NULL && X509_verify(x, key) == 1;
 	}
 	ERR_clear_error(); /* a key that does not verify leaves its reason behind */
+	if (memo && m != NULL) {
+		if (m->n >= SIGNED_MEMO_MAX) {
+			memset(m, 0, sizeof(*m));
+			s = memo_slot(m, digest);
+		}
+		memcpy(m->slot[s].key, digest, SIGNED_KEY_LEN + 1);
+		m->slot[s].found = (unsigned char)found;
+		m->n++;
+	}
 	return found;
 }

@@ -118,7 +118,10 @@ size_t tb_cas_count_named(const struct tb_cas *cas, const struct X509_name_st *n
  * 1 when the signature of x verifies with the key of a CA certificate of cas whose subject is
  * name (and whose keyUsage, if any, allows keyCertSign); else 0. For the registry's issuer
  * binding (doc/contract.md section 5): no other trusted CA can issue a certificate that matches.
+ * digest (x's SHA-256 in unpadded base64, or NULL) lets cas remember the answer for x when name
+ * is x's own issuer, so the signature of a certificate is checked once per CA set.
  */
-int tb_cas_signed(const struct tb_cas *cas, const struct X509_name_st *name, struct x509_st *x);
+int tb_cas_signed(const struct tb_cas *cas, const struct X509_name_st *name, struct x509_st *x,
+    const char *digest);
 
 #endif

@@ -1543,7 +1543,7 @@ check_issuer(const struct tb_client *cl, const char *what, const struct tb_cas *
 		    what);
 		return TB_ERR_CLIENT;
 	}
-	if (cas != NULL && !tb_cas_signed(cas, cl->issuer, id->cert)) {
+	if (cas != NULL && !tb_cas_signed(cas, cl->issuer, id->cert, id->sha256)) {
 		tb_whyf(why, whylen,
 		    "the certificate names the issuer '%s' of %s, but no CA of that name in "
 		    "CLIENT_CA_FILE signed it",

@@ -15,7 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "b64.h"
 #include "crl.h"
+#include "crypto.h"
 #include "err.h"
 #include "pki.h"
 #include "tap.h"
@@ -504,6 +506,77 @@ test_describe(void)
 	tb_crlset_free(set);
 }
 
+static X509 *
+read_cert(const char *name)
+{
+	FILE *f = fopen(in_pki(name), "r");
+	X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+
+	if (f != NULL)
+		fclose(f);
+	return x;
+}
+
+/* The SHA-256 of x's DER in unpadded base64, as the identity's sha256 (into out). */
+static void
+digest_of(X509 *x, char out[64])
+{
+	unsigned char *der = NULL, h[TB_SHA256_LEN];
+	int n = i2d_X509(x, &der);
+	char *b = NULL;
+
+	out[0] = '\0';
+	if (n > 0 && tb_sha256(der, (size_t)n, h) == 0 &&
+	    tb_b64_encode(h, sizeof(h), TB_B64_NOPAD, &b) == 0)
+		snprintf(out, 64, "%s", b);
+	free(b);
+	OPENSSL_free(der);
+}
+
+/* tb_cas_signed remembers its answer per certificate, per CA set, and never mixes them up. */
+static void
+test_signed_memo(void)
+{
+	struct tb_cas *fleet = NULL;
+	X509 *good = read_cert("client-ca2.pem"), *forged = read_cert("client-impostor.pem");
+	char why[TB_CRL_WHY_MAX] = "", dg[64], df[64];
+	int i, g[3], f[3];
+
+	ok(tb_cas_load(in_pki("cas-fleet.pem"), &fleet, why, sizeof(why)) == 0 && good && forged,
+	    "cas-fleet.pem, client-ca2.pem and client-impostor.pem (%s)", why);
+	if (fleet == NULL || good == NULL || forged == NULL)
+		goto out;
+	digest_of(good, dg);
+	digest_of(forged, df);
+	for (i = 0; i < 3; i++) {
+		g[i] = tb_cas_signed(fleet, X509_get_issuer_name(good), good, i < 2 ? dg : NULL);
+		f[i] = tb_cas_signed(fleet, X509_get_issuer_name(forged), forged, i < 2 ? df : NULL);
+	}
+	ok(g[0] == 1 && g[1] == 1 && g[2] == 1, "CA 2 signed client-ca2.pem: checked, remembered, "
+	                                        "and without the memo (%d %d %d)",
+	    g[0], g[1], g[2]);
+	ok(f[0] == 0 && f[1] == 0 && f[2] == 0,
+	    "the impostor's certificate naming CA 2: refused each time (%d %d %d)", f[0], f[1],
+	    f[2]);
+	ok(tb_cas_signed(ca_only, X509_get_issuer_name(good), good, dg) == 0,
+	    "another CA set does not share the memo: ca.pem alone did not sign it");
+	ok(tb_cas_signed(fleet, X509_get_issuer_name(good), good, dg) == 1,
+	    "and the fleet's answer stays 1");
+	for (i = 0; i < 3000; i++) { /* fills and empties the memo; the answers stay right */
+		char k[64];
+
+		snprintf(k, sizeof(k), "%043d", i);
+		tb_cas_signed(fleet, X509_get_issuer_name(forged), forged, k);
+	}
+	ok(tb_cas_signed(fleet, X509_get_issuer_name(good), good, dg) == 1 &&
+	       tb_cas_signed(fleet, X509_get_issuer_name(forged), forged, df) == 0,
+	    "after 3000 other entries (the memo emptied twice) the answers are the same");
+out:
+	X509_free(good);
+	X509_free(forged);
+	tb_cas_free(fleet);
+}
+
 int
 main(void)
 {
@@ -538,6 +611,7 @@ main(void)
 	test_formats();
 	test_directory();
 	test_describe();
+	test_signed_memo();
 	OPENSSL_free(ca_der);
 	OPENSSL_free(unt_der);
 	tb_cas_free(ca_only);
