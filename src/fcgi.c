@@ -4,6 +4,7 @@
 #include "fcgi.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <fcgiapp.h>
 #include <poll.h>
 #include <signal.h>
@@ -13,9 +14,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "app.h"
+#include "certcache.h"
 #include "err.h"
 #include "log.h"
 #include "request.h"
+
+/* input read after the answer so that a connection can close at once (finish): at most */
+#define DRAIN_MAX (64 * 1024)
+#define DRAIN_CHUNK 1024
 
 extern char **environ;
 
@@ -114,10 +121,11 @@ fcgi_write(void *arg, const char *p, int n)
  * Waits, with the signal mask waiting (the stop signals unblocked), until a request can be read:
  * on the connection libfcgi keeps open (a web server that keeps FastCGI connections), else on
  * the listening socket. 0 when one is there, -1 once a stop signal came or the wait failed.
- * When several processes share one listening socket, another may take the connection after
- * this returns; FCGX_Accept_r then waits for the next one with the stop signals blocked, so a
- * stop in that case takes effect with the next connection. The web servers we ship give each
- * process a socket of its own.
+ * When several processes share one listening socket (--workers), another may take the
+ * connection after this returns: that socket is non-blocking, so FCGX_Accept_r then fails with
+ * EAGAIN at once and the loop waits again here, where a stop is seen. A socket handed over by a
+ * web server (standard input) stays blocking as the web server made it: the web servers that
+ * spawn us give each process a socket of its own.
  */
 static int
 wait_for_request(const FCGX_Request *rq, const sigset_t *waiting)
@@ -139,21 +147,54 @@ wait_for_request(const FCGX_Request *rq, const sigset_t *waiting)
 	return -1;
 }
 
-int
-tb_fcgi_serve(struct tb_app *app)
+/*
+ * Ends the request. When libfcgi closes a connection it shuts down its sending side and waits
+ * for the web server to close its own (up to 2 s a read), so that input left unread cannot turn
+ * the close into a TCP reset that loses the answer; the responder then sits idle for a round
+ * trip through the web server's event loop after every request (a profile behind lighttpd put
+ * 15% of the responder's samples there). When the request's input has been read to its end,
+ * nothing is left to reset: the rest of it (the empty FCGI_STDIN record the web servers send
+ * after the body) is read without waiting, and FCGX_Detach makes FCGX_Finish_r close at once.
+ * Otherwise, or when the web server keeps the connection, libfcgi's own close is used.
+ */
+static void
+finish(FCGX_Request *rq)
+{
+	char rest[DRAIN_CHUNK];
+	int fd = rq->ipcFd, flags, n, left = DRAIN_MAX;
+
+	if (!rq->keepConnection && fd >= 0 && (flags = fcntl(fd, F_GETFL)) >= 0 &&
+	    fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0) {
+		while (left > 0 && (n = FCGX_GetStr(rest, (int)sizeof(rest), rq->in)) > 0)
+			left -= n;
+		/* a read that would have waited is an error of the stream: libfcgi's close then */
+		if (FCGX_HasSeenEOF(rq->in) && FCGX_GetError(rq->in) == 0)
+			FCGX_Detach(rq);
+		if (fcntl(fd, F_SETFL, flags) != 0) /* FCGX_Finish_r writes the end record */
+			rq->detached = 0;
+	}
+	FCGX_Finish_r(rq);
+}
+
+/* A lost race for a connection on a shared non-blocking socket: wait again, do not stop. */
+static int
+accept_again(int r)
+{
+	return r == -EAGAIN || r == -EWOULDBLOCK || r == -EINTR;
+}
+
+/* The FastCGI loop on listening socket fd; ready_fd (or -1) hears once it waits for requests. */
+static int
+serve_fcgi(struct tb_app *app, int fd, int ready_fd)
 {
 	struct sigaction sa;
 	sigset_t stop_set, waiting;
 	FCGX_Request rq;
+	struct tb_certcache_stats certs;
 	unsigned long served = 0;
 	int r;
 
-	if (FCGX_IsCGI()) {
-		r = handle(app, environ, cgi_read, stdin, cgi_write, stdout);
-		fflush(stdout);
-		return r == 0 ? 0 : 1;
-	}
-	if (FCGX_Init() != 0 || FCGX_InitRequest(&rq, 0, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+	if (FCGX_Init() != 0 || FCGX_InitRequest(&rq, fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
 		tb_log(TB_LOG_CRITICAL, "runtime.startup", NULL, "libfcgi could not start");
 		return 1;
 	}
@@ -179,13 +220,48 @@ tb_fcgi_serve(struct tb_app *app)
 	sigdelset(&waiting, SIGTERM);
 	sigdelset(&waiting, SIGINT);
 	sigdelset(&waiting, SIGUSR1);
-	while (wait_for_request(&rq, &waiting) == 0 && FCGX_Accept_r(&rq) >= 0) {
+	if (ready_fd >= 0) {
+		/* the handlers are in place: from now on a SIGTERM means "after this request" */
+		if (write(ready_fd, "r", 1) != 1)
+			tb_log(TB_LOG_WARNING, "runtime.startup", NULL,
+			    "Could not tell the supervisor that this worker serves: %s",
+			    strerror(errno));
+		close(ready_fd);
+	}
+	while (wait_for_request(&rq, &waiting) == 0) {
+		if ((r = FCGX_Accept_r(&rq)) < 0) {
+			if (accept_again(r))
+				continue;
+			break;
+		}
 		handle(app, rq.envp, fcgi_read, rq.in, fcgi_write, rq.out);
-		FCGX_Finish_r(&rq);
+		finish(&rq);
 		served++;
 	}
 	FCGX_Free(&rq, 1);
-	tb_log(TB_LOG_INFO, "runtime.shutdown", NULL, "token-broker stopping after %lu requests",
-	    served);
+	tb_certcache_stats(app->certs, &certs);
+	tb_log(TB_LOG_INFO, "runtime.shutdown", NULL,
+	    "token-broker stopping after %lu requests (client certificates: %lu parsed, %lu "
+	    "answered from the cache)",
+	    served, certs.misses, certs.hits);
 	return 0;
+}
+
+int
+tb_fcgi_serve(struct tb_app *app)
+{
+	int r;
+
+	if (FCGX_IsCGI()) {
+		r = handle(app, environ, cgi_read, stdin, cgi_write, stdout);
+		fflush(stdout);
+		return r == 0 ? 0 : 1;
+	}
+	return serve_fcgi(app, 0, -1);
+}
+
+int
+tb_fcgi_serve_socket(struct tb_app *app, int fd, int ready_fd)
+{
+	return serve_fcgi(app, fd, ready_fd);
 }
