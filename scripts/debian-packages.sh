@@ -5,15 +5,30 @@
 # Building token-broker.
 TB_PKGS_BUILD="build-essential autoconf automake pkg-config libfcgi-dev libssl-dev
 	libjson-c-dev libcurl4-openssl-dev"
+# token-broker-credential serve's HTTP server (the package that runs it needs libmicrohttpd12).
+TB_PKGS_BUILD="$TB_PKGS_BUILD libmicrohttpd-dev"
 # Running the demo: lighttpd with its TLS module (a separate package since Debian 12).
 TB_PKGS_DEMO="lighttpd lighttpd-mod-openssl openssl curl jq"
 # Everything make check uses.
 TB_PKGS_TEST="time apache2 libapache2-mod-fcgid python3 python3-cryptography valgrind nodejs npm
 	ca-certificates"
+# tests/serve/clients.sh: Debian's Google client library for Python, against serve.
+TB_PKGS_TEST="$TB_PKGS_TEST python3-google-auth python3-requests"
 # scripts/lint's gates (scripts/test runs it first).
 TB_PKGS_TEST="$TB_PKGS_TEST clang clang-tidy clang-format cppcheck shellcheck"
 # cgi-fcgi, which tests/fcgi/*.py drive a long-lived FastCGI process with.
 TB_PKGS_TEST="$TB_PKGS_TEST libfcgi-bin"
+# tests/e2e/nginx.sh (nginx in front of token-broker --listen); tests/systemd/units.sh
+# (systemd-analyze verify, systemd-socket-activate); pkg-config's systemd unit directory.
+TB_PKGS_TEST="$TB_PKGS_TEST nginx systemd"
+# tests/hwkey/: keys made inside a software TPM (swtpm, tpm2-tools, used through the tpm2
+# provider and its swtpm TCTI) and a software HSM (SoftHSM2, opensc's pkcs11-tool, used
+# through libp11's PKCS#11 engine).
+TB_PKGS_TEST="$TB_PKGS_TEST swtpm swtpm-tools tpm2-tools tpm2-openssl libtss2-tcti-swtpm0
+	softhsm2 opensc libengine-pkcs11-openssl"
+# make bench (scripts/bench): ss counts the Google row's upstream connections; perf records
+# the responders for scripts/bench --perf.
+TB_PKGS_TEST="$TB_PKGS_TEST iproute2 linux-perf"
 
 tb_pkg_missing() {
 	local p missing=

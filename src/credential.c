@@ -18,6 +18,9 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "credclient.h"
+#include "credkey.h"
+#include "credserve.h"
 #include "err.h"
 #include "json.h"
 
@@ -26,13 +29,10 @@
 #endif
 
 #define PROGRAM "token-broker-credential"
-#define RESPONSE_MAX (64 * 1024) /* bytes accepted from the broker or the output file */
+#define RESPONSE_MAX (64 * 1024) /* bytes read from the output file (the broker: credclient.h) */
 #define BUDGET_DEFAULT 25        /* seconds: under google-auth-library's 30 s executable timeout */
 #define BUDGET_MAX 120           /* the most timeout_millis the libraries accept */
-#define BACKOFF_FIRST_MS 500     /* the first wait before a retry; each next one doubles */
-#define BACKOFF_MAX_MS 8000
-#define RESET_RETRIES 2 /* retries after connections that broke once made */
-#define CACHE_MARGIN 60 /* a cached response must stay valid this many more seconds */
+#define CACHE_MARGIN 60          /* a cached response must stay valid this many more seconds */
 #define FORM "grant_type=client_credentials&format=external_credential"
 
 #define TT_ID_TOKEN "urn:ietf:params:oauth:token-type:id_token"
@@ -49,21 +49,12 @@ struct options {
 	long budget; /* seconds for everything, retries included */
 };
 
-/* What one exchange with the broker gave. */
-struct attempt {
-	CURLcode cc;
-	long status;
-	long retry_after;    /* seconds, at most BUDGET_MAX; 0 when the broker did not say */
-	const char *refused; /* the libcurl option or info that libcurl refused, if any */
-	struct tb_buf body;
-	char err[CURL_ERROR_SIZE];
-};
-
 static void
 usage(void)
 {
 	printf(
-	    "Usage: %s --url URL --cert FILE --key FILE [--cacert FILE] [--timeout SECONDS]\n"
+	    "Usage: %s --url URL --cert FILE --key KEY [--cacert FILE] [--timeout SECONDS]\n"
+	    "       %s serve --url URL --cert FILE --key KEY --scope SCOPE ... (serve --help)\n"
 	    "\n"
 	    "Fetches an ID token from token-broker with a client certificate and prints it in the\n"
 	    "executable-sourced credential form that Google's client libraries read.\n"
@@ -71,7 +62,9 @@ usage(void)
 	    "  --url URL          the broker's token endpoint (https://...)      TOKEN_BROKER_URL\n"
 	    "  --cert FILE        the client certificate (PEM)                   "
 	    "TOKEN_BROKER_CERT\n"
-	    "  --key FILE         its private key (PEM; default: in --cert)      TOKEN_BROKER_KEY\n"
+	    "  --key KEY          its private key: a PEM file (default: in --cert), a TPM 2.0\n"
+	    "                     key (handle:0x81000001, TSS2 key file), a pkcs11: URI\n"
+	    "                                                                    TOKEN_BROKER_KEY\n"
 	    "  --cacert FILE      CA certificates for the broker (PEM)           "
 	    "TOKEN_BROKER_CACERT\n"
 	    "  --timeout SECONDS  total time for all attempts (default %d, at most %d)\n"
@@ -81,7 +74,7 @@ usage(void)
 	    "more than %d seconds is printed without asking the broker, and a new one is saved\n"
 	    "there. Exit status 0 on success, 1 with a {\"success\":false,...} response "
 	    "otherwise.\n",
-	    PROGRAM, BUDGET_DEFAULT, BUDGET_MAX, CACHE_MARGIN);
+	    PROGRAM, PROGRAM, BUDGET_DEFAULT, BUDGET_MAX, CACHE_MARGIN);
 }
 
 /* Prints {"success":false,"version":1,"code","message"} and gives the exit status. */
@@ -109,24 +102,6 @@ fail(const char *code, const char *fmt, ...)
 	free(text);
 	tb_json_free(o);
 	return 1;
-}
-
-static long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
 }
 
 /*
@@ -307,142 +282,6 @@ out:
 	return r;
 }
 
-static size_t
-on_write(char *p, size_t size, size_t n, void *arg)
-{
-	struct tb_buf *b = arg;
-
-	return tb_buf_add(b, p, size * n) == 0 ? size * n : 0;
-}
-
-/*
- * Sets one libcurl option in post(). An option libcurl refuses (a libcurl built without https,
- * out of memory) would leave the transfer other than the one this program means to make: no
- * protocol restriction, no timeout, no size cap. So the attempt ends there, naming the option.
- */
-#define SETOPT(opt, val)                                                                           \
-	do {                                                                                       \
-		if ((a->cc = curl_easy_setopt(curl, opt, val)) != CURLE_OK) {                      \
-			a->refused = #opt;                                                         \
-			goto out;                                                                  \
-		}                                                                                  \
-	} while (0)
-
-/*
- * The broker's Retry-After in seconds, 0 when it did not say (or libcurl cannot tell: it is
- * only advice). libcurl passes on any value up to 2^63-1 s, which in milliseconds overflows a
- * long; no wait can be longer than the budget anyway, so the value is clamped to the longest.
- */
-static long
-retry_after(CURL *curl)
-{
-#if LIBCURL_VERSION_NUM >= 0x074200
-	curl_off_t ra = 0;
-
-	if (curl_easy_getinfo(curl, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
-		return ra > BUDGET_MAX ? BUDGET_MAX : (long)ra;
-#else
-	(void)curl;
-#endif
-	return 0;
-}
-
-/* One POST to the broker with the client certificate, within timeout_ms. */
-static void
-post(CURL *curl, const struct options *o, long timeout_ms, struct attempt *a)
-{
-	struct curl_slist *h = NULL, *h2;
-
-	tb_buf_free(&a->body);
-	a->status = 0;
-	a->retry_after = 0;
-	a->refused = NULL;
-	a->err[0] = '\0';
-	curl_easy_reset(curl);
-	if ((h2 = curl_slist_append(h, "Accept: application/json")) == NULL) {
-		a->cc = CURLE_OUT_OF_MEMORY;
-		a->refused = "a request header";
-		goto out;
-	}
-	h = h2;
-	SETOPT(CURLOPT_ERRORBUFFER, a->err);
-	SETOPT(CURLOPT_URL, o->url);
-#if LIBCURL_VERSION_NUM >= 0x075500
-	SETOPT(CURLOPT_PROTOCOLS_STR, "https");
-#else
-	SETOPT(CURLOPT_PROTOCOLS, (long)CURLPROTO_HTTPS);
-#endif
-	SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
-	SETOPT(CURLOPT_NOSIGNAL, 1L);
-	SETOPT(CURLOPT_TIMEOUT_MS, timeout_ms);
-	SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
-	SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
-	SETOPT(CURLOPT_SSLCERT, o->cert);
-	SETOPT(CURLOPT_SSLKEY, o->key);
-	if (o->cacert != NULL)
-		SETOPT(CURLOPT_CAINFO, o->cacert);
-	SETOPT(CURLOPT_POSTFIELDS, FORM);
-	SETOPT(CURLOPT_HTTPHEADER, h);
-	SETOPT(CURLOPT_USERAGENT, PROGRAM "/" PACKAGE_VERSION);
-	SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)RESPONSE_MAX);
-	SETOPT(CURLOPT_WRITEFUNCTION, on_write);
-	SETOPT(CURLOPT_WRITEDATA, &a->body);
-	if ((a->cc = curl_easy_perform(curl)) != CURLE_OK)
-		goto out;
-	if ((a->cc = curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &a->status)) != CURLE_OK) {
-		a->refused = "CURLINFO_RESPONSE_CODE";
-		goto out;
-	}
-	a->retry_after = retry_after(curl);
-out:
-	curl_slist_free_all(h);
-}
-#undef SETOPT
-
-/*
- * How long to wait before the next attempt, in ms, with left ms of the budget to go: our own
- * delay, or the broker's Retry-After (at most BUDGET_MAX s, so this cannot overflow) when it is
- * longer and leaves a second for the attempt. -1 when there is no time for a wait and a try.
- */
-static long
-next_wait(long delay, long retry_after, long left)
-{
-	long wait = delay;
-
-	if (retry_after > 0 && retry_after * 1000 > wait && retry_after * 1000 < left - 1000)
-		wait = retry_after * 1000;
-	return wait < left - 100 ? wait : -1;
-}
-
-/*
- * Whether trying again may help: the broker busy, or the network in the way. resets counts the
- * connections that broke after they were made: a server restarting does that once or twice,
- * but so does a TLS server refusing the client certificate, which no retry will change.
- */
-static int
-retryable(const struct attempt *a, int *resets)
-{
-	if (a->refused != NULL) /* this libcurl will refuse it again */
-		return 0;
-	switch (a->cc) {
-	case CURLE_OK:
-		return a->status == 502 || a->status == 503 || a->status == 504 || a->status == 429;
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_OPERATION_TIMEDOUT: return 1;
-	case CURLE_GOT_NOTHING:
-	case CURLE_SEND_ERROR:
-	case CURLE_RECV_ERROR:
-	case CURLE_PARTIAL_FILE:
-	case CURLE_SSL_CONNECT_ERROR:
-		/* a TLS alert is the server's refusal (of the certificate, say), not bad luck */
-		if (strstr(a->err, "alert") != NULL)
-			return 0;
-		return ++*resets <= RESET_RETRIES;
-	default: return 0;
-	}
-}
-
 static int
 parse_seconds(const char *s, long *out)
 {
@@ -459,7 +298,7 @@ parse_seconds(const char *s, long *out)
 
 /* The answer for a broker reply that is not a success: the broker's failure, or ours. */
 static int
-fail_from_reply(const struct attempt *a, time_t now)
+fail_from_reply(const struct tb_credreply *a, time_t now)
 {
 	struct tb_json *j = NULL;
 	const char *why = NULL, *err, *desc;
@@ -573,9 +412,6 @@ settle_options(struct options *o)
 	if (access(o->cert, R_OK) != 0)
 		return fail(CODE_CONFIG, "cannot read the client certificate %s: %s", o->cert,
 		    strerror(errno));
-	if (access(o->key, R_OK) != 0)
-		return fail(
-		    CODE_CONFIG, "cannot read the private key %s: %s", o->key, strerror(errno));
 	if (o->cacert != NULL && access(o->cacert, R_OK) != 0)
 		return fail(CODE_CONFIG, "cannot read the CA certificates %s: %s", o->cacert,
 		    strerror(errno));
@@ -602,31 +438,9 @@ answer_from_output(const char *out_file)
 	return done;
 }
 
-/* Asks the broker until an answer is final or the budget is spent; a holds the last answer. */
-static int
-fetch(CURL *curl, const struct options *o, struct attempt *a)
-{
-	long deadline = mono_ms() + o->budget * 1000, delay = BACKOFF_FIRST_MS, left, wait;
-	int tries = 0, resets = 0;
-
-	for (;;) {
-		tries++;
-		left = deadline - mono_ms();
-		post(curl, o, left > 1 ? left : 1, a);
-		if (!retryable(a, &resets))
-			break;
-		/* back off, longer when the broker asks for it and there is time for that */
-		if ((wait = next_wait(delay, a->retry_after, deadline - mono_ms())) < 0)
-			break;
-		sleep_ms(wait);
-		delay = delay * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay * 2;
-	}
-	return tries;
-}
-
 /* Answers from the last attempt (saving a success in out_file, if any); the exit status. */
 static int
-answer(const struct attempt *a, const struct options *o, int tries, const char *out_file)
+answer(const struct tb_credreply *a, const struct options *o, int tries, const char *out_file)
 {
 	const char *why = NULL;
 	int success;
@@ -635,8 +449,8 @@ answer(const struct attempt *a, const struct options *o, int tries, const char *
 		return fail(a->cc == CURLE_OUT_OF_MEMORY ? CODE_UNAVAILABLE : CODE_CONFIG,
 		    "libcurl refused %s: %s", a->refused, curl_easy_strerror(a->cc));
 	if (a->cc == CURLE_FILESIZE_EXCEEDED || a->cc == CURLE_WRITE_ERROR)
-		return fail(
-		    CODE_RESPONSE, "the broker's response is larger than %d bytes", RESPONSE_MAX);
+		return fail(CODE_RESPONSE, "the broker's response is larger than %d bytes",
+		    TB_CREDCLIENT_REPLY_MAX);
 	if (a->cc == CURLE_SSL_CERTPROBLEM || a->cc == CURLE_SSL_CACERT_BADFILE ||
 	    a->cc == CURLE_PEER_FAILED_VERIFICATION || a->cc == CURLE_SSL_ISSUER_ERROR)
 		/* a local file, or the broker's certificate: trying later will not help */
@@ -660,11 +474,16 @@ int
 main(int argc, char **argv)
 {
 	struct options o = {NULL, NULL, NULL, NULL, BUDGET_DEFAULT};
-	struct attempt a;
+	struct tb_credclient c = {NULL, NULL, NULL, PROGRAM "/" PACKAGE_VERSION};
+	struct tb_credpair *pair = NULL;
+	struct tb_credreply a;
 	const char *out_file;
+	char why[512];
 	CURL *curl = NULL;
 	int done, r, tries;
 
+	if (argc > 1 && strcmp(argv[1], "serve") == 0) /* the metadata server logs to stderr */
+		return tb_credserve_main(argc - 1, argv + 1);
 	/* nothing may ever reach standard error: the libraries would fail to parse our JSON */
 	if (freopen("/dev/null", "w", stderr) == NULL)
 		close(2);
@@ -678,14 +497,22 @@ main(int argc, char **argv)
 	if (out_file != NULL && answer_from_output(out_file))
 		return 0;
 
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || (curl = curl_easy_init()) == NULL)
+	if (tb_credpair_load(o.cert, o.key, &pair, why, sizeof(why)) != 0)
+		return fail(CODE_CONFIG, "%s", why);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
+	    (curl = curl_easy_init()) == NULL) {
+		tb_credpair_free(pair);
 		return fail(CODE_UNAVAILABLE, "libcurl could not start");
-	memset(&a, 0, sizeof(a));
-	tb_buf_init(&a.body, RESPONSE_MAX);
-	tries = fetch(curl, &o, &a);
+	}
+	c.url = o.url;
+	c.cacert = o.cacert;
+	c.pair = pair;
+	tb_credreply_init(&a);
+	tries = tb_credclient_post(curl, &c, FORM, o.budget * 1000, &a);
 	r = answer(&a, &o, tries, out_file);
-	tb_buf_free(&a.body);
+	tb_credreply_free(&a);
 	curl_easy_cleanup(curl);
 	curl_global_cleanup();
+	tb_credpair_free(pair);
 	return r;
 }

@@ -499,3 +499,261 @@ tb_run_cases() {
 	tb_expect_json error?
 	tb_end "unknown path: 404 with a JSON error"
 }
+
+# ---- a broker on its own socket (nginx, Apache mod_proxy_fcgi) ----------------------------
+# Sourced the same way by tests/e2e/nginx.sh and tests/e2e/apache-proxy.sh: the web server is
+# the one tb_start_server starts, and the broker runs beside it as `token-broker --listen`,
+# configured from the shipped systemd/token-broker.env.
+
+TB_BROKER_PID=
+TB_BROKER_PROCS=
+TB_BROKER_WORKERS=2         # --workers of the broker the tests start
+TB_SOCKET_WAIT=100          # tenths of a second for the broker's socket to accept
+
+# tb_subst_nginx IN OUT NAME=VALUE...: copies a shipped nginx file, replacing the arguments of
+# every directive NAME that starts a line (after indentation) with VALUE. Every NAME must be
+# there, as for tb_subst.
+tb_subst_nginx() {
+	tb_in=$1
+	tb_out=$2
+	shift 2
+	tb_script=
+	for kv in "$@"; do
+		k=${kv%%=*}
+		v=$(tb_sed_escape "${kv#*=}")
+		if ! grep -q "^ *$k " "$tb_in"; then
+			tap_diag "$tb_in has no directive $k"
+			return 1
+		fi
+		tb_script="$tb_script
+s|^\\( *$k\\) .*;\$|\\1 $v;|"
+	done
+	sed -e "$tb_script" "$tb_in" >"$tb_out"
+}
+
+# tb_subst_env IN OUT NAME=VALUE...: copies a shipped env file (KEY=value lines), replacing
+# the value of each NAME. "+NAME=VALUE" turns on the shipped commented line "# NAME=..." with
+# VALUE instead. Every NAME must be there, as shipped.
+tb_subst_env() {
+	tb_in=$1
+	tb_out=$2
+	shift 2
+	tb_script=
+	for kv in "$@"; do
+		k=${kv%%=*}
+		v=$(tb_sed_escape "${kv#*=}")
+		case $k in
+		+*) k=${k#+}; pat="^# $k=" ;;
+		*) pat="^$k=" ;;
+		esac
+		if ! grep -q "$pat" "$tb_in"; then
+			tap_diag "$tb_in has no line $pat"
+			return 1
+		fi
+		tb_script="$tb_script
+s|$pat.*|$k=$v|"
+	done
+	sed -e "$tb_script" "$tb_in" >"$tb_out"
+}
+
+# tb_broker_env OUT [NAME=VALUE...]: the shipped env file for this test tree (signing keys,
+# issuer), with further settings as tb_subst_env takes them.
+tb_broker_env() {
+	tb_envout=$1
+	shift
+	tb_subst_env "$TB_SRCDIR/systemd/token-broker.env" "$tb_envout" \
+		SIGNING_KEYS="$TB_PKI/signing-rsa.pem,$TB_PKI/signing-ec.pem" \
+		TOKEN_ISSUER="$TB_BASE" "$@"
+}
+
+# tb_start_broker ENVFILE [ARGS...]: starts `token-broker --listen unix:$TB_SOCKET --env-file
+# ENVFILE --workers $TB_BROKER_WORKERS ARGS...` in the background, as the user the web server
+# runs as (so that the socket is that user's, as the unit's SocketGroup arranges), its
+# standard error in $TB_TMP/log/broker.log, and waits (bounded) until the socket accepts.
+# Returns 1 when it exits or does not accept in time. tb_cleanup_broker stops it.
+TB_SOCKET=
+tb_start_broker() {
+	tb_env=$1
+	shift
+	TB_SOCKET=$TB_TMP/run/fcgi.sock
+	if [ "$(id -u)" = 0 ]; then
+		chown "$TB_RUN_USER:$TB_RUN_GROUP" "$tb_env"
+		set -- setpriv --reuid="$TB_RUN_USER" --regid="$TB_RUN_GROUP" --clear-groups -- \
+			"$TB_PROGRAM" --listen "unix:$TB_SOCKET" --env-file "$tb_env" \
+			--workers "$TB_BROKER_WORKERS" "$@"
+	else
+		set -- "$TB_PROGRAM" --listen "unix:$TB_SOCKET" --env-file "$tb_env" \
+			--workers "$TB_BROKER_WORKERS" "$@"
+	fi
+	"$@" 2>>"$TB_TMP/log/broker.log" </dev/null &
+	TB_BROKER_PID=$!
+	i=0
+	while [ "$i" -lt "$TB_SOCKET_WAIT" ]; do
+		if ! kill -0 "$TB_BROKER_PID" 2>/dev/null; then
+			wait "$TB_BROKER_PID"
+			tap_diag "the broker exited with status $? while starting:" \
+				"$(tail -n 5 "$TB_TMP/log/broker.log")"
+			TB_BROKER_PID=
+			return 1
+		fi
+		if [ -S "$TB_SOCKET" ] && "$PYTHON3" -c 'import socket, sys
+socket.socket(socket.AF_UNIX).connect(sys.argv[1])' "$TB_SOCKET" 2>/dev/null; then
+			TB_BROKER_PROCS=$(tb_proc_tree "$TB_BROKER_PID")
+			return 0
+		fi
+		sleep 0.1
+		i=$((i + 1))
+	done
+	tap_diag "the broker's socket $TB_SOCKET did not accept within $((TB_SOCKET_WAIT / 10)) s"
+	return 1
+}
+
+# Stops the broker as tb_stop_server stops a server: SIGTERM, a bounded wait, then SIGKILL for
+# whatever of its process tree is left (the same processes only).
+tb_stop_broker() {
+	[ -n "$TB_BROKER_PID" ] || return 0
+	tb_procs="$TB_BROKER_PROCS $(tb_proc_tree "$TB_BROKER_PID")"
+	kill -TERM "$TB_BROKER_PID" 2>/dev/null
+	i=0
+	while kill -0 "$TB_BROKER_PID" 2>/dev/null && [ "$i" -lt "$TB_STOP_TIMEOUT" ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	kill -KILL "$TB_BROKER_PID" 2>/dev/null
+	wait "$TB_BROKER_PID" 2>/dev/null
+	for ps in $tb_procs; do
+		p=${ps%%:*}
+		now=$(tb_proc_table | awk -v p="$p" '$1 == p { print $1 ":" $3 }')
+		[ "$now" = "$ps" ] && kill -KILL "$p" 2>/dev/null
+	done
+	TB_BROKER_PID=
+}
+
+# The EXIT trap of a test that starts a broker: stops it, shows its log when a test failed,
+# then does what tb_cleanup does. Installed by tb_setup_broker.
+tb_cleanup_broker() {
+	tb_brc=$?
+	tb_stop_broker
+	if [ "$tb_failed" = 1 ] && [ -s "$TB_TMP/log/broker.log" ]; then
+		tap_diag "---- broker.log (last 40 lines) ----"
+		tail -n 40 "$TB_TMP/log/broker.log" | sed -e 's/^/# /'
+	fi
+	(exit "$tb_brc")
+	tb_cleanup
+}
+
+# tb_setup_broker NAME: tb_setup, with tb_cleanup_broker as the EXIT trap.
+tb_setup_broker() {
+	tb_setup "$1"
+	trap tb_cleanup_broker EXIT
+}
+
+# tb_broker_mark, then tb_broker_log TEXT: waits (bounded, TB_LOG_WAIT) until a line that the
+# broker logged since the mark holds TEXT; returns 1 otherwise.
+TB_LOG_WAIT=20              # tenths of a second for a broker log line to arrive
+tb_bm=0
+tb_broker_mark() { tb_bm=$(wc -l <"$TB_TMP/log/broker.log"); }
+tb_broker_log() {
+	i=0
+	while ! tail -n "+$((tb_bm + 1))" "$TB_TMP/log/broker.log" | grep -F -q -- "$1"; do
+		[ "$i" -ge "$TB_LOG_WAIT" ] && return 1
+		sleep 0.1
+		i=$((i + 1))
+	done
+}
+
+# tb_run_socket_cases: after tb_run_cases, with a broker from tb_start_broker behind the web
+# server: what the web server passes or keeps back. Restarts the broker twice (both flows on,
+# then the shipped revocation lines on). Reports TB_NSOCKET_CASES tests.
+# shellcheck disable=SC2034 # used by the scripts that source this file
+TB_NSOCKET_CASES=4
+tb_run_socket_cases() {
+	tb_begin
+	tb_bm=0
+	tb_broker_log 'SSL_CLIENT_VERIFY=FAILED:' ||
+		tb_fail "no broker log line shows the untrusted certificate as SSL_CLIENT_VERIFY=FAILED:..."
+	grep -q '"severity"' "$TB_TMP/log/broker.log" ||
+		tb_fail "no JSON log line in the broker's standard error"
+	# the supervisor would hide a worker that crashed on a request by starting another
+	tb_crash=$(grep -E 'Worker [0-9]+ (was killed by signal|exited with status [1-9])' \
+		"$TB_TMP/log/broker.log" | head -n 3)
+	[ -z "$tb_crash" ] || tb_fail "a worker died: $tb_crash"
+	tb_end "the untrusted certificate reached the broker marked SSL_CLIENT_VERIFY=FAILED:...; no worker died"
+
+	# A client's own copies of what the web server or a load balancer passes. The broker
+	# restarted with the load balancer's flow on as well (AUTH_FLOWS lists both): were any
+	# X-Client-Cert-* header to reach it, a client without a certificate would pick its
+	# identity with them. With them, spellings of the SSL_CLIENT_* variables as headers,
+	# carrying client.pem itself.
+	tb_stop_broker
+	tb_begin
+	tb_broker_mark
+	if ! tb_broker_env "$TB_TMP/conf/env-xlb" \
+		+AUTH_FLOWS=mtls-client-credentials,xlb-mtls-client-credentials ||
+		! tb_start_broker "$TB_TMP/conf/env-xlb"; then
+		tb_fail "the broker did not start with both flows"
+	fi
+	tb_c=$TB_PKI/client.pem
+	tb_hash=$("$OPENSSL" x509 -in "$tb_c" -outform DER | "$OPENSSL" dgst -sha256 -binary |
+		"$OPENSSL" base64 -A | tr -d '=')
+	tb_pem=$("$PYTHON3" -c 'import sys, urllib.parse
+print(urllib.parse.quote(open(sys.argv[1]).read(), safe=""))' "$tb_c")
+	tb_nb=$(date -u -d "$("$OPENSSL" x509 -in "$tb_c" -noout -startdate | cut -d= -f2)" \
+		+%Y-%m-%dT%H:%M:%SZ)
+	tb_na=$(date -u -d "$("$OPENSSL" x509 -in "$tb_c" -noout -enddate | cut -d= -f2)" \
+		+%Y-%m-%dT%H:%M:%SZ)
+	tb_serial=$("$OPENSSL" x509 -in "$tb_c" -noout -serial | cut -d= -f2)
+	tb_curl smuggle "$TB_BASE/token" --data grant_type=client_credentials \
+		-H "X-Client-Cert-Present: true" -H "X-Client-Cert-Chain-Verified: true" \
+		-H "X-Client-Cert-Error: none" -H "X-Client-Cert-Hash: $tb_hash" \
+		-H "X-Client-Cert-Spiffe: spiffe://example.net/client" \
+		-H "X-Client-Cert-URI-SANs: $(printf 'spiffe://example.net/client' | "$OPENSSL" base64 -A)" \
+		-H "X-Client-Cert-DNSName-SANs: $(printf 'client.example.net' | "$OPENSSL" base64 -A)" \
+		-H "X-Client-Cert-Serial-Number: $tb_serial" \
+		-H "X-Client-Cert-Valid-Not-Before: $tb_nb" -H "X-Client-Cert-Valid-Not-After: $tb_na" \
+		-H "SSL-Client-Verify: SUCCESS" -H "SSL_CLIENT_VERIFY: SUCCESS" \
+		-H "SSL-Client-Cert: $tb_pem" -H "SSL_CLIENT_CERT: $tb_pem"
+	tb_expect_invalid_client
+	tb_broker_log 'no client certificate (SSL_CLIENT_VERIFY=NONE)' ||
+		tb_fail "the broker did not log the request as one without a client certificate"
+	tb_end "forged X-Client-Cert-* and SSL_CLIENT_* headers without a certificate, both flows on: 401"
+
+	# The same headers beside the real certificate of another client: the real one decides.
+	tb_begin
+	tb_curl smuggle-cert "$TB_BASE/token" --data grant_type=client_credentials \
+		--cert "$TB_PKI/client2.pem" --key "$TB_PKI/client2.key" \
+		-H "X-Client-Cert-Present: true" -H "X-Client-Cert-Hash: $tb_hash" \
+		-H "SSL-Client-Cert: $tb_pem" -H "SSL_CLIENT_CERT: $tb_pem"
+	tb_expect_status 200
+	if [ "$TB_STATUS" = 200 ]; then
+		tb_out=$("$PYTHON3" "$TB_E2E/verify_jwt.py" --jwks "$TB_TMP/resp/jwks.body" \
+			--iss "$TB_BASE" --aud "$TB_AUD" --cert "$TB_PKI/client2.pem" --alg "$TB_ALG" \
+			"$TB_BODY" 2>&1) || tb_fail "$tb_out"
+	fi
+	tb_end "client2.pem with client.pem's forged headers: a token for client2.pem"
+
+	# Revocation: the shipped env file's commented lines turned on, CRL_FILES a directory
+	# with the CA's CRL that lists client.pem (as revocation.sh does through lighttpd, Apache).
+	tb_stop_broker
+	tb_crldir=$TB_TMP/crl
+	mkdir -p "$tb_crldir"
+	cp "$TB_BUILDDIR/tests/pki-out/crl/ca-client.pem" "$tb_crldir/client-ca.pem"
+	chmod 755 "$tb_crldir"
+	chmod 644 "$tb_crldir/client-ca.pem"
+	[ "$(id -u)" = 0 ] && chown -R "$TB_RUN_USER:$TB_RUN_GROUP" "$tb_crldir"
+	tb_begin
+	tb_broker_mark
+	if ! tb_broker_env "$TB_TMP/conf/env-crl" +CLIENT_CA_FILE="$TB_PKI/ca.pem" \
+		+CRL_FILES="$tb_crldir" || ! tb_start_broker "$TB_TMP/conf/env-crl"; then
+		tb_fail "the broker did not start with the revocation lines on"
+	fi
+	tb_curl revoked "$TB_BASE/token" --data grant_type=client_credentials \
+		--cert "$TB_PKI/client.pem" --key "$TB_PKI/client.key"
+	tb_expect_invalid_client
+	tb_broker_log "the certificate is revoked: serial 00:c9:77:71:db:a8:b7:70:e1:b6:a7:3f:4c:91:80:42:72:77:b5:fd" ||
+		tb_fail "no broker log line says client.pem is revoked"
+	tb_curl revoked-good "$TB_BASE/token" --data grant_type=client_credentials \
+		--cert "$TB_PKI/client2.pem" --key "$TB_PKI/client2.key"
+	tb_expect_status 200
+	tb_end "revocation on (CLIENT_CA_FILE, CRL_FILES): revoked client.pem 401, client2.pem 200"
+}

@@ -434,7 +434,8 @@ if ${CC:-cc} -shared -fPIC -o "$shim" "$here/curlfault.c" \
 		--key "$KEY" --cacert "$CA"
 	setopts=$(sed -n 's/^setopt //p' "$work/calls" | sort -u)
 	missing=
-	for o in CURLOPT_URL CURLOPT_TIMEOUT_MS CURLOPT_MAXFILESIZE_LARGE CURLOPT_SSLCERT \
+	# the client certificate and key reach libcurl's SSL_CTX (src/credkey.c), not as file names
+	for o in CURLOPT_URL CURLOPT_TIMEOUT_MS CURLOPT_MAXFILESIZE_LARGE CURLOPT_SSL_CTX_FUNCTION \
 		CURLOPT_CAINFO; do
 		printf '%s\n' "$setopts" | grep -qx "$o" || missing="$missing $o"
 	done

@@ -36,6 +36,12 @@ STS exchange whose scope lists FAULT_SCOPE + MODE (https://standin.test/fault/ha
 call for the service account FAULT_ACCOUNT % MODE (fault-hang@test-project.iam...), act out MODE.
 For a soak test, whose concurrent requests each want a different fault.
 
+With --delay MS every STS, IAM and metadata request waits MS milliseconds before it is answered
+(Google's own latency, for scripts/bench: the broker's overhead is what it adds to that).
+
+With --sa-lifetime S generateAccessToken's tokens expire after S seconds at most, whatever
+lifetime was asked for (tests/serve: a cache's refresh shows within seconds).
+
 python3 standard library, plus python3-cryptography for the signatures. Exits cleanly on SIGTERM.
 """
 
@@ -217,6 +223,8 @@ class State:
         self.record = args.record
         self.jwks = args.jwks
         self.fault_by_request = args.fault_by_request
+        self.sa_lifetime = args.sa_lifetime
+        self.delay = args.delay / 1000.0
         self.sts_tokens = set()
         self.meta_tokens = set()
         self.stop = threading.Event()
@@ -404,6 +412,8 @@ class Handler(BaseHTTPRequestHandler):
             # the real metadata server refuses before anything else
             self.send(403, "Missing required header: Metadata-Flavor\n", "text/plain")
             return
+        if self.server.state.delay > 0:
+            time.sleep(self.server.state.delay)
         if self.failure_mode(api, mode):
             return
         handler()
@@ -552,6 +562,9 @@ class Handler(BaseHTTPRequestHandler):
             self.iam_error(400, "INVALID_ARGUMENT",
                            "Lifetime must be between 1 and 3600 seconds.")
             return
+        cap = self.server.state.sa_lifetime
+        if cap:  # --sa-lifetime: shorter tokens than asked for, as a test of refreshing needs
+            seconds = min(seconds, cap)
         self.send(200, {"accessToken": "sa-" + secrets.token_urlsafe(24),
                         "expireTime": rfc3339(time.time() + seconds)})
 
@@ -644,8 +657,12 @@ def main():
     ap.add_argument("--mode", default="", help="sts=MODE,iam=MODE,meta=MODE")
     ap.add_argument("--tls-cert", help="serve https with this certificate (PEM, chain first)")
     ap.add_argument("--tls-key", help="the certificate's private key (PEM)")
+    ap.add_argument("--sa-lifetime", type=int, default=0,
+                    help="generateAccessToken tokens live at most this many seconds")
     ap.add_argument("--fault-by-request", action="store_true",
                     help="a request may pick its own mode (FAULT_SCOPE, FAULT_ACCOUNT)")
+    ap.add_argument("--delay", type=float, default=0.0,
+                    help="milliseconds to wait before answering an API request (default 0)")
     args = ap.parse_args()
 
     state = State(args)
