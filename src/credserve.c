@@ -1057,6 +1057,9 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 }
 
 /* libmicrohttpd's own complaints, as log lines */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
 static void
 on_mhd_log(void *cls, const char *fmt, va_list ap)
 {

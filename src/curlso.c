@@ -41,9 +41,10 @@ tb_curl_open(char *why, size_t whylen)
 		tb_whyf(why, whylen, "cannot open %s: %s", LIBCURL_SONAME, err ? err : "unknown");
 		return NULL;
 	}
-	if (BIND(global_init, "curl_global_init") != 0 ||
-	    BIND(easy_init, "curl_easy_init") != 0 || BIND(easy_cleanup, "curl_easy_cleanup") != 0 ||
-	    BIND(easy_reset, "curl_easy_reset") != 0 || BIND(easy_setopt, "curl_easy_setopt") != 0 ||
+	if (BIND(global_init, "curl_global_init") != 0 || BIND(easy_init, "curl_easy_init") != 0 ||
+	    BIND(easy_cleanup, "curl_easy_cleanup") != 0 ||
+	    BIND(easy_reset, "curl_easy_reset") != 0 ||
+	    BIND(easy_setopt, "curl_easy_setopt") != 0 ||
 	    BIND(easy_perform, "curl_easy_perform") != 0 ||
 	    BIND(easy_getinfo, "curl_easy_getinfo") != 0 ||
 	    BIND(easy_strerror, "curl_easy_strerror") != 0 ||

@@ -188,7 +188,7 @@ download(struct fetch *f, const char *url, char *why, size_t whylen)
 	}
 #define SET(opt, val)                                                                              \
 	do {                                                                                       \
-		if ((cc = cu->easy_setopt(f->curl, opt, val)) != CURLE_OK)                        \
+		if ((cc = cu->easy_setopt(f->curl, opt, val)) != CURLE_OK)                         \
 			goto setopt_failed;                                                        \
 	} while (0)
 	SET(CURLOPT_URL, url);
@@ -564,7 +564,7 @@ tb_fetch_crls(time_t now)
 	}
 	r = fetch_all(cfg, &f);
 out:
-	if (f.curl != NULL)
+	if (f.curl != NULL && cu != NULL) /* a handle comes from cu */
 		cu->easy_cleanup(f.curl);
 	tb_buf_free(&f.body);
 	tb_cas_free(cas);

@@ -35,7 +35,8 @@
 static const struct tb_curl_api *cu;
 
 struct tb_google {
-	CURL *curl; /* one handle, made at the first call: its connection, DNS and TLS caches persist */
+	CURL *curl;      /* one handle, made at the first call: its connection, DNS and TLS caches
+	                    persist */
 	char *sts, *iam; /* base URLs, no trailing slash */
 	int sts_local;   /* the host is loopback: no proxy */
 	int iam_local;
@@ -319,7 +320,7 @@ perform(struct tb_google *g, struct call *c, char *detail)
 
 #define SET(opt, val)                                                                              \
 	do {                                                                                       \
-		if ((cc = cu->easy_setopt(g->curl, opt, val)) != CURLE_OK)                        \
+		if ((cc = cu->easy_setopt(g->curl, opt, val)) != CURLE_OK)                         \
 			goto setopt_failed;                                                        \
 	} while (0)
 	SET(CURLOPT_URL, c->url);

@@ -5,14 +5,16 @@
  * percentiles and the count of each status.
  *
  *   loadgen [-c CONNS] [-d SECONDS] [-w WARMUP] [-n COUNT] [-t TIMEOUT] [-C CAFILE]
- *           [-E CERT.pem] [-K KEY.pem] [-D BODY] [-r HOST:PORT:ADDR] URL
+ *           [-E CERT.pem] [-K KEY.pem] [-D BODY] [-r HOST:PORT:ADDR] [-F] URL
  *
  * -c connections (default 8); -d seconds to measure (default 5) after -w seconds of warm-up
  * (default 1, not counted: handshakes, process start); -n stops after COUNT measured requests
  * instead (or when -d runs out first); -t seconds one request may take (default 10); -D sends
  * a POST with BODY (form-encoded), else GET; -r pins a host name to an address (curl's
- * --resolve). A request is measured when it starts after the warm-up; the rate is measured
- * requests over the time from the end of the warm-up to the last of them finishing.
+ * --resolve); -F makes a new connection, with a full TLS handshake (no session resumed),
+ * for every request, to show what keep-alive saves. A request is measured when it starts after the
+ * warm-up; the rate is measured requests over the time from the end of the warm-up to the last of
+ * them finishing.
  *
  * Standard output: one line of key=value pairs (requests, seconds, rps, p50_ms, p99_ms,
  * max_ms, errors, connects, handshakes, status=CODE:COUNT,...) for scripts to read; standard
@@ -81,6 +83,7 @@ struct run {
 	int conns;
 	double seconds, warmup, timeout;
 	long count; /* 0: by duration only */
+	int fresh;  /* -F: a new connection and a full TLS handshake for every request */
 	const char *url, *cafile, *certfile, *keyfile, *body, *resolve;
 	struct identity id;
 	/* results */
@@ -271,6 +274,12 @@ conn_setup(struct run *r, struct conn *c, struct curl_slist *resolve)
 	    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_WRITEDATA, c) != CURLE_OK)
 		return -1;
+	/* -F: no connection kept and no TLS session resumed, so each request pays a full handshake
+	 */
+	if (r->fresh && (curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L) != CURLE_OK ||
+	                    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L) != CURLE_OK ||
+	                    curl_easy_setopt(e, CURLOPT_SSL_SESSIONID_CACHE, 0L) != CURLE_OK))
+		return -1;
 	if (r->cafile != NULL && curl_easy_setopt(e, CURLOPT_CAINFO, r->cafile) != CURLE_OK)
 		return -1;
 	if (r->id.cert != NULL &&
@@ -457,7 +466,7 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: loadgen [-c CONNS] [-d SECONDS] [-w WARMUP] [-n COUNT] [-t TIMEOUT] "
-	    "[-C CAFILE] [-E CERT.pem] [-K KEY.pem] [-D BODY] [-r HOST:PORT:ADDR] URL\n");
+	    "[-C CAFILE] [-E CERT.pem] [-K KEY.pem] [-D BODY] [-r HOST:PORT:ADDR] [-F] URL\n");
 	return 64;
 }
 
@@ -481,7 +490,7 @@ parse(struct run *r, int argc, char **argv)
 	int opt;
 	double v;
 
-	while ((opt = getopt(argc, argv, "c:d:w:n:t:C:E:K:D:r:")) != -1) {
+	while ((opt = getopt(argc, argv, "c:d:w:n:t:C:E:K:D:r:F")) != -1) {
 		switch (opt) {
 		case 'c':
 			if ((v = number(optarg, 1, CONNS_MAX)) < 0)
@@ -513,6 +522,7 @@ parse(struct run *r, int argc, char **argv)
 		case 'K': r->keyfile = optarg; break;
 		case 'D': r->body = optarg; break;
 		case 'r': r->resolve = optarg; break;
+		case 'F': r->fresh = 1; break;
 		default: return usage();
 		}
 	}

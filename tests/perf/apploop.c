@@ -7,7 +7,7 @@
  * iteration builds it afresh and answers it through tb_app_handle, as fcgi.c does, so a profile
  * (perf record, valgrind --tool=callgrind) of this program is the responder's own cost without
  * the web server and the FastCGI transport. Prints the status of the last answer and the mean
- * time per request. Not a test: `make bench` builds it; see tests/perf/README.md.
+ * time per request. Not a test: `make bench` builds it; README.md (Performance) shows its use.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,7 +63,8 @@ one(struct tb_app *app, const char *cert_var)
 {
 	static const char *const vars[] = {"REQUEST_METHOD=POST", "REQUEST_URI=/token",
 	    "SCRIPT_NAME=", "PATH_INFO=/token", "HTTPS=on", "SSL_CLIENT_VERIFY=SUCCESS",
-	    "CONTENT_TYPE=application/x-www-form-urlencoded", "CONTENT_LENGTH=29", "HTTP_HOST=broker"};
+	    "CONTENT_TYPE=application/x-www-form-urlencoded", "CONTENT_LENGTH=29",
+	    "HTTP_HOST=broker"};
 	struct tb_request *req = NULL;
 	struct tb_response *resp = NULL;
 	struct body b = {FORM, sizeof(FORM) - 1};
@@ -94,10 +95,11 @@ main(int argc, char **argv)
 	struct timespec t0, t1;
 	char why[512] = "";
 	const char *cert_var;
+	char *end = NULL;
 	long i, n;
 	int status = -1, rc = 1;
 
-	if (argc != 3 || (n = atol(argv[2])) <= 0) {
+	if (argc != 3 || (n = strtol(argv[2], &end, 10)) <= 0 || *end != '\0') {
 		fprintf(stderr, "usage: apploop CERT.pem REQUESTS\n");
 		return 2;
 	}

@@ -35,7 +35,8 @@ fixture(const char *name)
 	return s;
 }
 
-/* The certificate pem followed by k spaces (whitespace after the block is allowed): k-th spelling. */
+/* The certificate pem followed by k spaces (whitespace after the block is allowed): k-th spelling.
+ */
 static char *
 spelling(const char *pem, size_t k)
 {
@@ -77,8 +78,8 @@ test_same_answers(const char *dns)
 
 	ok(tb_certcache_new(8, TB_CERTCACHE_BYTES, &c) == 0, "a cache of 8 entries");
 	ok(tb_cert_identity(dns, strlen(dns), NOW, &plain, why, sizeof(why)) == 0 &&
-	       tb_certcache_identity(c, dns, strlen(dns), NOW, &first, why, sizeof(why)) == 0 &&
-	       tb_certcache_identity(c, dns, strlen(dns), NOW, &second, why, sizeof(why)) == 0,
+	        tb_certcache_identity(c, dns, strlen(dns), NOW, &first, why, sizeof(why)) == 0 &&
+	        tb_certcache_identity(c, dns, strlen(dns), NOW, &second, why, sizeof(why)) == 0,
 	    "dns.pem: accepted by cert.c, and twice by the cache");
 	ok(plain && first && second && same_identity(plain, first) && same_identity(plain, second),
 	    "every attribute is the same as cert.c's, the first time and from the cache");
@@ -112,9 +113,9 @@ test_same_answers(const char *dns)
 		r2 = tb_certcache_identity(c, pem, strlen(pem), NOW, &id, why2, sizeof(why2));
 		r3 = tb_certcache_identity(c, pem, strlen(pem), NOW, &id, why2, sizeof(why2));
 		ok(r1 == TB_ERR_CLIENT && r2 == r1 && r3 == r1 && id == NULL &&
-		       strcmp(why, why2) == 0,
-		    "%s: refused as cert.c refuses it, with its reason, both times (%s)", refused[i],
-		    why2);
+		        strcmp(why, why2) == 0,
+		    "%s: refused as cert.c refuses it, with its reason, both times (%s)",
+		    refused[i], why2);
 		free(pem);
 	}
 	tb_certcache_stats(c, &st);
@@ -149,14 +150,15 @@ test_clock(const char *dns)
 	    "at a time it is valid again (a clock set back): accepted");
 	tb_identity_free(id);
 	id = NULL;
-	is_int(tb_certcache_identity(c, dns, strlen(dns), (time_t)1000000000, &id, why, sizeof(why)),
+	is_int(
+	    tb_certcache_identity(c, dns, strlen(dns), (time_t)1000000000, &id, why, sizeof(why)),
 	    TB_ERR_CLIENT, "before its notBefore: refused from the cache");
 	ok(strstr(why, "not yet valid") != NULL, "as not yet valid (%s)", why);
 	tb_certcache_stats(c, &st);
 	is_int((int)st.entries, 1, "a not-yet-valid entry stays: it will be valid");
 	tb_certcache_free(c);
 	ok(tb_certcache_identity(NULL, dns, strlen(dns), NOW, &id, why, sizeof(why)) == 0 &&
-	       id != NULL,
+	        id != NULL,
 	    "no cache: cert.c's own answer");
 	tb_identity_free(id);
 }
@@ -229,7 +231,7 @@ test_bounds(const char *dns)
 	}
 	tb_certcache_stats(c, &st);
 	ok(st.bytes <= 64 * 1024 && st.entries > 0 && st.entries < SPELLINGS &&
-	       st.evictions == SPELLINGS - st.entries,
+	        st.evictions == SPELLINGS - st.entries,
 	    "%d certificates into 64 KiB: %zu kept in %zu bytes, %lu evicted", SPELLINGS,
 	    st.entries, st.bytes, st.evictions);
 	tb_certcache_free(c);

@@ -550,10 +550,12 @@ test_signed_memo(void)
 	digest_of(forged, df);
 	for (i = 0; i < 3; i++) {
 		g[i] = tb_cas_signed(fleet, X509_get_issuer_name(good), good, i < 2 ? dg : NULL);
-		f[i] = tb_cas_signed(fleet, X509_get_issuer_name(forged), forged, i < 2 ? df : NULL);
+		f[i] =
+		    tb_cas_signed(fleet, X509_get_issuer_name(forged), forged, i < 2 ? df : NULL);
 	}
-	ok(g[0] == 1 && g[1] == 1 && g[2] == 1, "CA 2 signed client-ca2.pem: checked, remembered, "
-	                                        "and without the memo (%d %d %d)",
+	ok(g[0] == 1 && g[1] == 1 && g[2] == 1,
+	    "CA 2 signed client-ca2.pem: checked, remembered, "
+	    "and without the memo (%d %d %d)",
 	    g[0], g[1], g[2]);
 	ok(f[0] == 0 && f[1] == 0 && f[2] == 0,
 	    "the impostor's certificate naming CA 2: refused each time (%d %d %d)", f[0], f[1],
@@ -569,7 +571,7 @@ test_signed_memo(void)
 		tb_cas_signed(fleet, X509_get_issuer_name(forged), forged, k);
 	}
 	ok(tb_cas_signed(fleet, X509_get_issuer_name(good), good, dg) == 1 &&
-	       tb_cas_signed(fleet, X509_get_issuer_name(forged), forged, df) == 0,
+	        tb_cas_signed(fleet, X509_get_issuer_name(forged), forged, df) == 0,
 	    "after 3000 other entries (the memo emptied twice) the answers are the same");
 out:
 	X509_free(good);

@@ -113,8 +113,8 @@ main(void)
 	    "NONE", "GENEROUS", "FAILED:unable to get issuer", "success", ""};
 	for (size_t i = 0; i < sizeof(verifies) / sizeof(verifies[0]); i++) {
 		req = request(verifies[i], pem, NULL, NULL);
-		is_int(tb_flow_authenticate(mtls, NULL, req, now, &id, why, sizeof(why)), TB_ERR_CLIENT,
-		    "SSL_CLIENT_VERIFY=%s is refused", verifies[i]);
+		is_int(tb_flow_authenticate(mtls, NULL, req, now, &id, why, sizeof(why)),
+		    TB_ERR_CLIENT, "SSL_CLIENT_VERIFY=%s is refused", verifies[i]);
 		ok(id == NULL, "no identity");
 		tb_request_free(req);
 	}
