@@ -226,3 +226,34 @@ tb_credclient_post(CURL *curl, const struct tb_credclient *c, const char *form, 
 	}
 	return tries;
 }
+
+int
+tb_credopt_split(int argc, char **argv, int *i, size_t *nlen, const char **val)
+{
+	const char *arg = argv[*i], *eq = strchr(arg, '=');
+
+	*nlen = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
+	if (eq != NULL)
+		*val = eq + 1;
+	else if (*i + 1 < argc)
+		*val = argv[++*i];
+	else
+		return -1;
+	return 0;
+}
+
+int
+tb_credopts_take(const struct tb_credopts *o, const char *arg, size_t nlen, const char *val)
+{
+	static const char *const names[] = {"--url", "--cert", "--key", "--cacert"};
+	const char **slots[] = {o->url, o->cert, o->key, o->cacert};
+	size_t k;
+
+	for (k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+		if (nlen == strlen(names[k]) && strncmp(arg, names[k], nlen) == 0) {
+			*slots[k] = val;
+			return 1;
+		}
+	}
+	return 0;
+}

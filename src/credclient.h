@@ -44,4 +44,18 @@ int tb_credclient_post(CURL *curl, const struct tb_credclient *c, const char *fo
 /* Whether *a failed for a reason that may pass (busy broker, network): worth trying later. */
 int tb_credreply_transient(const struct tb_credreply *a);
 
+/* Where both modes' options --url, --cert, --key and --cacert go (borrowed from argv). */
+struct tb_credopts {
+	const char **url, **cert, **key, **cacert;
+};
+
+/*
+ * The option at argv[*i], "--name VALUE" or "--name=VALUE" (then *i is past a separate value):
+ * the length of its name into *nlen and its value into *val. -1 when the value is missing.
+ */
+int tb_credopt_split(int argc, char **argv, int *i, size_t *nlen, const char **val);
+
+/* Stores val when arg (its name nlen long) is one of the options of o: 1, else 0. */
+int tb_credopts_take(const struct tb_credopts *o, const char *arg, size_t nlen, const char *val);
+
 #endif

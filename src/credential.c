@@ -343,9 +343,11 @@ print_response(const struct tb_buf *b)
 static int
 parse_args(int argc, char **argv, struct options *o, int *done)
 {
+	const struct tb_credopts conn = {&o->url, &o->cert, &o->key, &o->cacert};
+
 	*done = 1;
 	for (int i = 1; i < argc; i++) {
-		const char *arg = argv[i], *val = NULL, *eq;
+		const char *arg = argv[i], *val = NULL;
 		size_t nlen;
 
 		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
@@ -358,24 +360,12 @@ parse_args(int argc, char **argv, struct options *o, int *done)
 		}
 		if (strncmp(arg, "--", 2) != 0)
 			return fail(CODE_CONFIG, "unexpected argument %s (see --help)", arg);
-		/* --name value, or --name=value */
-		nlen = (eq = strchr(arg, '=')) != NULL ? (size_t)(eq - arg) : strlen(arg);
-		if (eq != NULL)
-			val = eq + 1;
-		else if (i + 1 < argc)
-			val = argv[++i];
-		else
+		if (tb_credopt_split(argc, argv, &i, &nlen, &val) != 0)
 			return fail(CODE_CONFIG, "%s needs a value (see --help)", arg);
 #define IS(name) (nlen == strlen(name) && strncmp(arg, name, nlen) == 0)
-		if (IS("--url"))
-			o->url = val;
-		else if (IS("--cert"))
-			o->cert = val;
-		else if (IS("--key"))
-			o->key = val;
-		else if (IS("--cacert"))
-			o->cacert = val;
-		else if (IS("--timeout")) {
+		if (tb_credopts_take(&conn, arg, nlen, val))
+			continue;
+		if (IS("--timeout")) {
 			if (parse_seconds(val, &o->budget) != 0)
 				return fail(CODE_CONFIG,
 				    "--timeout must be whole seconds from 1 to %d", BUDGET_MAX);

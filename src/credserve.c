@@ -147,9 +147,11 @@ usage(void)
 static int
 parse_args(int argc, char **argv, struct settings *s, int *done)
 {
+	const struct tb_credopts conn = {&s->url, &s->cert, &s->key, &s->cacert};
+
 	*done = 1;
 	for (int i = 1; i < argc; i++) {
-		const char *arg = argv[i], *val = NULL, *eq;
+		const char *arg = argv[i], *val = NULL;
 		size_t nlen;
 
 		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
@@ -168,26 +170,15 @@ parse_args(int argc, char **argv, struct settings *s, int *done)
 			tb_log(TB_LOG_ERROR, "serve.config", NULL, "unexpected argument %s", arg);
 			return 1;
 		}
-		nlen = (eq = strchr(arg, '=')) != NULL ? (size_t)(eq - arg) : strlen(arg);
-		if (eq != NULL)
-			val = eq + 1;
-		else if (i + 1 < argc)
-			val = argv[++i];
-		else {
+		if (tb_credopt_split(argc, argv, &i, &nlen, &val) != 0) {
 			tb_log(TB_LOG_ERROR, "serve.config", NULL, "%s needs a value", arg);
 			return 1;
 		}
 #define IS(name) (nlen == strlen(name) && strncmp(arg, name, nlen) == 0)
+		if (tb_credopts_take(&conn, arg, nlen, val))
+			continue;
 		if (IS("--listen"))
 			s->listen = val;
-		else if (IS("--url"))
-			s->url = val;
-		else if (IS("--cert"))
-			s->cert = val;
-		else if (IS("--key"))
-			s->key = val;
-		else if (IS("--cacert"))
-			s->cacert = val;
 		else if (IS("--scope"))
 			s->scope = val;
 		else if (IS("--service-account"))

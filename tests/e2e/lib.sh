@@ -319,22 +319,28 @@ tb_start_server() {
 # (same pid and start time): nothing is left behind, and nothing else is touched.
 tb_stop_server() {
 	[ -n "$TB_SERVER_PID" ] || return 0
-	tb_procs="$TB_SERVER_PROCS $(tb_proc_tree "$TB_SERVER_PID")"
-	kill -TERM "$TB_SERVER_PID" 2>/dev/null
+	tb_stop_tree "$TB_SERVER_PID" "$TB_SERVER_PROCS"
+	TB_SERVER_PID=
+}
+
+# tb_stop_tree PID PROCS: SIGTERM to PID, a bounded wait, SIGKILL; then SIGKILL for each of
+# PROCS ("pid:starttime" words, tb_proc_tree) and PID's tree now that is still the same process.
+tb_stop_tree() {
+	tb_procs="$2 $(tb_proc_tree "$1")"
+	kill -TERM "$1" 2>/dev/null
 	i=0
-	while kill -0 "$TB_SERVER_PID" 2>/dev/null && [ "$i" -lt "$TB_STOP_TIMEOUT" ]; do
+	while kill -0 "$1" 2>/dev/null && [ "$i" -lt "$TB_STOP_TIMEOUT" ]; do
 		sleep 0.1
 		i=$((i + 1))
 	done
-	kill -KILL "$TB_SERVER_PID" 2>/dev/null
-	wait "$TB_SERVER_PID" 2>/dev/null
+	kill -KILL "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
 	sleep 0.2
 	for ps in $tb_procs; do
 		p=${ps%%:*}
 		now=$(tb_proc_table | awk -v p="$p" '$1 == p { print $1 ":" $3 }')
 		[ "$now" = "$ps" ] && kill -KILL "$p" 2>/dev/null
 	done
-	TB_SERVER_PID=
 }
 
 # ---- requests ----------------------------------------------------------------------------
@@ -612,20 +618,7 @@ socket.socket(socket.AF_UNIX).connect(sys.argv[1])' "$TB_SOCKET" 2>/dev/null; th
 # whatever of its process tree is left (the same processes only).
 tb_stop_broker() {
 	[ -n "$TB_BROKER_PID" ] || return 0
-	tb_procs="$TB_BROKER_PROCS $(tb_proc_tree "$TB_BROKER_PID")"
-	kill -TERM "$TB_BROKER_PID" 2>/dev/null
-	i=0
-	while kill -0 "$TB_BROKER_PID" 2>/dev/null && [ "$i" -lt "$TB_STOP_TIMEOUT" ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	kill -KILL "$TB_BROKER_PID" 2>/dev/null
-	wait "$TB_BROKER_PID" 2>/dev/null
-	for ps in $tb_procs; do
-		p=${ps%%:*}
-		now=$(tb_proc_table | awk -v p="$p" '$1 == p { print $1 ":" $3 }')
-		[ "$now" = "$ps" ] && kill -KILL "$p" 2>/dev/null
-	done
+	tb_stop_tree "$TB_BROKER_PID" "$TB_BROKER_PROCS"
 	TB_BROKER_PID=
 }
 

@@ -246,19 +246,27 @@ def children(ppid):
     return sorted(out)
 
 
-def busy_worker(pids, path, seconds=TIMEOUT):
-    """The worker holding an accepted connection on the unix socket path (a request in
-    progress), found by the connection's inode in /proc/net/unix; None if none in time."""
+def server_conns(path):
+    """The inodes of the connected sockets on the accepting side of the unix socket path."""
+    inodes = set()
+    with open("/proc/net/unix") as f:
+        next(f)
+        for line in f:
+            parts = line.split()
+            # Num RefCount Protocol Flags Type St Inode Path; St 03: connected
+            if len(parts) >= 8 and parts[7] == path and parts[5] == "03":
+                inodes.add(parts[6])
+    return inodes
+
+
+def busy_worker(pids, path, before, seconds=TIMEOUT):
+    """The worker holding the connection accepted on the unix socket path since before (the
+    server_conns taken before the request connected): the request in progress; None if none
+    in time. A worker may still hold an earlier connection for a moment (libfcgi's close waits
+    for the client's end when a request's input did not end with it), hence before."""
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        inodes = set()
-        with open("/proc/net/unix") as f:
-            next(f)
-            for line in f:
-                parts = line.split()
-                # Num RefCount Protocol Flags Type St Inode Path; St 03: connected
-                if len(parts) >= 8 and parts[7] == path and parts[5] == "03":
-                    inodes.add(parts[6])
+        inodes = server_conns(path) - before
         for pid in pids:
             try:
                 for fd in os.listdir("/proc/%d/fd" % pid):

@@ -24,7 +24,7 @@ import tempfile
 import time
 
 from listenlib import (BOUND, PKI, TIMEOUT, Broker, RequestFailed, Tap, basic, busy_worker,
-                       dump, get, make_pki, token, token_request)
+                       dump, get, make_pki, server_conns, token, token_request)
 
 BODY = b"grant_type=client_credentials"
 BACKOFF_WINDOW = 3.0  # seconds of failing restarts looked at; backoff allows about 5 in that
@@ -40,9 +40,10 @@ def jwks_ok(path):
 def concurrent(b, path):
     pids = b.workers()
     tap(len(pids) == 2, "two workers under the supervisor: %s" % pids, dump(b))
+    before = server_conns(path)
     slow = token_request(path, body=BODY)
     slow.send(BODY[:10])
-    busy = busy_worker(pids, path)
+    busy = busy_worker(pids, path, before)
     good, raw = jwks_ok(path)
     tap(busy is not None and good,
         "while worker %s holds a half-sent request, another answers at once" % busy, raw)
@@ -54,9 +55,10 @@ def concurrent(b, path):
 
 def kill_mid_request(b, path):
     pids = b.workers()
+    before = server_conns(path)
     slow = token_request(path, body=BODY)
     slow.send(BODY[:10])
-    busy = busy_worker(pids, path)
+    busy = busy_worker(pids, path, before)
     if busy is None:
         tap(False, "a worker took the slow request", dump(b))
         return
@@ -104,9 +106,10 @@ def backoff(b, path, key, aside):
 
 def sigterm_mid_request(b, path):
     pids = b.workers()
+    before = server_conns(path)
     slow = token_request(path, body=BODY)
     slow.send(BODY[:10])
-    busy = busy_worker(pids, path)
+    busy = busy_worker(pids, path, before)
     b.proc.send_signal(signal.SIGTERM)
     b.await_log("token-broker stopping after", n=1)  # the idle worker goes at once
     time.sleep(0.3)

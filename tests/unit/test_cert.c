@@ -12,38 +12,13 @@
 #include "buf.h"
 #include "cert.h"
 #include "err.h"
+#include "fixture.h"
 #include "tap.h"
 
-#define FIXTURE_MAX (64 * 1024)
 #define NOW ((time_t)1795392000)        /* 2026-11-23T00:00:00Z, the tests' fixed clock */
 #define VALID_FROM ((time_t)1704067200) /* 2024-01-01T00:00:00Z, the fixtures' notBefore */
 #define VALID_TO ((time_t)4859740800)   /* 2124-01-01T00:00:00Z, the fixtures' notAfter */
 #define SEED_SERIAL "00:c9:77:71:db:a8:b7:70:e1:b6:a7:3f:4c:91:80:42:72:77:b5:fd"
-
-/* Reads tests/fixtures/name under $TB_SRCDIR (or the current directory) into a new string. */
-static char *
-fixture(const char *name, size_t *len)
-{
-	const char *dir = getenv("TB_SRCDIR");
-	char path[4096];
-	char *s;
-	size_t n;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/tests/fixtures/%s", dir != NULL ? dir : ".", name);
-	if ((f = fopen(path, "rb")) == NULL) {
-		printf("# cannot open %s\n", path);
-		return NULL;
-	}
-	s = malloc(FIXTURE_MAX + 1);
-	n = s == NULL ? 0 : fread(s, 1, FIXTURE_MAX, f);
-	fclose(f);
-	if (s != NULL)
-		s[n] = '\0';
-	if (len != NULL)
-		*len = n;
-	return s;
-}
 
 /* The DER of a fixture certificate as OpenSSL's own PEM reader sees it: the reference. */
 static int

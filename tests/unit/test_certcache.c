@@ -6,34 +6,12 @@
 #include "cert.h"
 #include "certcache.h"
 #include "err.h"
+#include "fixture.h"
 #include "tap.h"
 
-#define FIXTURE_MAX (64 * 1024)
 #define NOW ((time_t)1795392000)      /* 2026-11-23T00:00:00Z, the tests' fixed clock */
 #define VALID_TO ((time_t)4859740800) /* 2124-01-01T00:00:00Z, the fixtures' notAfter */
 #define SPELLINGS 40                  /* distinct byte strings made of one certificate */
-
-static char *
-fixture(const char *name)
-{
-	const char *dir = getenv("TB_SRCDIR");
-	char path[4096];
-	char *s;
-	size_t n;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/tests/fixtures/%s", dir != NULL ? dir : ".", name);
-	if ((f = fopen(path, "rb")) == NULL) {
-		printf("# cannot open %s\n", path);
-		return NULL;
-	}
-	s = malloc(FIXTURE_MAX + 1);
-	n = s == NULL ? 0 : fread(s, 1, FIXTURE_MAX, f);
-	fclose(f);
-	if (s != NULL)
-		s[n] = '\0';
-	return s;
-}
 
 /* The certificate pem followed by k spaces (whitespace after the block is allowed): k-th spelling.
  */
@@ -99,7 +77,7 @@ test_same_answers(const char *dns)
 	tb_identity_free(plain);
 
 	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
-		char *pem = fixture(refused[i]);
+		char *pem = fixture(refused[i], NULL);
 		struct tb_identity *id = NULL;
 		int r1, r2, r3;
 
@@ -242,7 +220,7 @@ test_bounds(const char *dns)
 int
 main(void)
 {
-	char *dns = fixture("dns.pem");
+	char *dns = fixture("dns.pem", NULL);
 
 	if (dns == NULL) {
 		printf("1..1\nnot ok 1 - tests/fixtures/dns.pem\n");
