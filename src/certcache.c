@@ -39,6 +39,14 @@ struct tb_certcache {
 	struct entry *newest, *oldest;
 	size_t max_entries, max_bytes;
 	struct tb_certcache_stats stats;
+	/*
+	 * The entry the last call answered with, and the exact bytes it was asked for: a process
+	 * behind a web server mostly sees one client's certificate after another of its own, and
+	 * comparing the bytes costs far less than hashing them.
+	 */
+	struct entry *last;
+	char *last_value;
+	size_t last_len, last_cap;
 };
 
 int
@@ -132,6 +140,8 @@ drop(struct tb_certcache *c, struct entry *e)
 		p = &(*p)->next_in_bucket;
 	*p = e->next_in_bucket;
 	lru_unlink(c, e);
+	if (c->last == e)
+		c->last = NULL;
 	c->stats.entries--;
 	c->stats.bytes -= e->cost;
 	tb_identity_free(e->id); /* a request's view may still hold it */
@@ -148,8 +158,11 @@ find(struct tb_certcache *c, const unsigned char key[TB_SHA256_LEN])
 	return e;
 }
 
-/* Remembers id (taking the caller's reference) under key, evicting the least recently used. */
-static void
+/*
+ * Remembers id (taking the caller's reference) under key, evicting the least recently used.
+ * The new entry, or NULL when id is not remembered.
+ */
+static struct entry *
 insert(struct tb_certcache *c, const unsigned char key[TB_SHA256_LEN], struct tb_identity *id)
 {
 	struct entry *e;
@@ -157,7 +170,7 @@ insert(struct tb_certcache *c, const unsigned char key[TB_SHA256_LEN], struct tb
 
 	if (cost > c->max_bytes || (e = calloc(1, sizeof(*e))) == NULL) {
 		tb_identity_free(id); /* not remembered: the request's view keeps what it needs */
-		return;
+		return NULL;
 	}
 	while (c->oldest != NULL &&
 	       (c->stats.entries >= c->max_entries || c->stats.bytes + cost > c->max_bytes)) {
@@ -175,6 +188,25 @@ insert(struct tb_certcache *c, const unsigned char key[TB_SHA256_LEN], struct tb
 	lru_push(c, e);
 	c->stats.entries++;
 	c->stats.bytes += cost;
+	return e;
+}
+
+/* Makes e the last entry answered, for value (len bytes); without memory, none is. */
+static void
+remember_last(struct tb_certcache *c, struct entry *e, const char *value, size_t len)
+{
+	char *p;
+
+	c->last = NULL;
+	if (len > c->last_cap) {
+		if ((p = realloc(c->last_value, len)) == NULL)
+			return;
+		c->last_value = p;
+		c->last_cap = len;
+	}
+	memcpy(c->last_value, value, len);
+	c->last_len = len;
+	c->last = e;
 }
 
 int
@@ -187,9 +219,15 @@ tb_certcache_identity(struct tb_certcache *c, const char *value, size_t len, tim
 	int r;
 
 	*out = NULL;
-	if (c == NULL || len > (size_t)TB_CERT_PEM_MAX || tb_sha256(value, len, key) != 0)
+	if (c == NULL || len > (size_t)TB_CERT_PEM_MAX)
 		return tb_cert_identity(value, len, now, out, why, whylen);
-	if ((e = find(c, key)) != NULL) {
+	if (c->last != NULL && len == c->last_len && memcmp(value, c->last_value, len) == 0)
+		e = c->last;
+	else if (tb_sha256(value, len, key) != 0)
+		return tb_cert_identity(value, len, now, out, why, whylen);
+	else if ((e = find(c, key)) != NULL)
+		remember_last(c, e, value, len);
+	if (e != NULL) {
 		c->stats.hits++;
 		if ((r = tb_identity_check_validity(e->id, now, why, whylen)) != 0) {
 			if (now > e->id->not_after)
@@ -213,7 +251,8 @@ tb_certcache_identity(struct tb_certcache *c, const char *value, size_t len, tim
 		tb_whyf(why, whylen, "out of memory");
 		return TB_ERR_ALLOC;
 	}
-	insert(c, key, id); /* the cache takes tb_cert_identity's reference, the view its own */
+	if ((e = insert(c, key, id)) != NULL) /* the cache takes the reference, the view its own */
+		remember_last(c, e, value, len);
 	*out = view;
 	return 0;
 }
@@ -239,5 +278,6 @@ tb_certcache_free(struct tb_certcache *c)
 		free(e);
 	}
 	free(c->buckets);
+	free(c->last_value);
 	free(c);
 }

@@ -1,9 +1,11 @@
 /* crypto.c: digests and randomness from OpenSSL 3. */
 #include "crypto.h"
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -50,20 +52,51 @@ tb_random(void *p, size_t n)
 	return 0;
 }
 
+/*
+ * Random bytes for UUIDs (a token's jti), drawn from OpenSSL's DRBG a pool at a time: one
+ * RAND_bytes call for 16 bytes cost more than the rest of the claims. Each byte is used once.
+ */
+#define UUID_BYTES 16
+#define UUID_POOL (256 * UUID_BYTES)
+static unsigned char pool[UUID_POOL];
+static size_t pool_left;
+static int pool_atfork;
+
+static void
+uuid_pool_reset(void)
+{
+	OPENSSL_cleanse(pool, sizeof(pool));
+	pool_left = 0;
+}
+
 int
 tb_uuid4(char out[TB_UUID_LEN + 1])
 {
-	unsigned char b[16];
-	int r;
+	static const char hex[] = "0123456789abcdef";
+	unsigned char b[UUID_BYTES];
+	size_t i, k = 0;
 
-	if ((r = tb_random(b, sizeof(b))) != 0)
-		return r;
+	if (pool_left < sizeof(b)) {
+		/* a fork would give the child the parent's pool: uuid_pool_reset empties it there
+		 */
+		if (!pool_atfork && pthread_atfork(NULL, NULL, uuid_pool_reset) == 0)
+			pool_atfork = 1;
+		if (!pool_atfork || tb_random(pool, sizeof(pool)) != 0)
+			return TB_ERR_CRYPTO;
+		pool_left = sizeof(pool);
+	}
+	memcpy(b, pool + sizeof(pool) - pool_left, sizeof(b));
+	OPENSSL_cleanse(pool + sizeof(pool) - pool_left, sizeof(b)); /* used once, then gone */
+	pool_left -= sizeof(b);
 	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
 	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-	snprintf(out, TB_UUID_LEN + 1,
-	    "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-	    b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-	    b[15]);
+	for (i = 0; i < sizeof(b); i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[k++] = '-';
+		out[k++] = hex[b[i] >> 4];
+		out[k++] = hex[b[i] & 0xf];
+	}
+	out[k] = '\0';
 	return 0;
 }
 
