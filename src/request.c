@@ -27,15 +27,21 @@ struct field {
 };
 
 struct tb_request {
-	struct field params[TB_PARAMS_MAX];
-	size_t nparams, param_bytes;
+	/*
+	 * Grown as parameters come, up to TB_PARAMS_MAX: a web server passes 30 to 60, and a
+	 * fixed array for the most would be 16 KiB to allocate and free per request.
+	 */
+	struct field *params;
+	size_t nparams, cap, param_bytes;
 	char *body;
 	size_t body_len;
 	enum tb_body_fault body_fault;
 };
 
-#define TRACE_ID_LEN 32    /* hex digits of a trace id (Cloud Trace and W3C alike) */
-#define TRACEPARENT_ID 3   /* where the trace id starts in traceparent, after "00-" */
+#define PARAMS_FIRST 64  /* room for parameters made at the first one: most requests need no more  \
+	                  */
+#define TRACE_ID_LEN 32  /* hex digits of a trace id (Cloud Trace and W3C alike) */
+#define TRACEPARENT_ID 3 /* where the trace id starts in traceparent, after "00-" */
 #define TRACEPARENT_LEN 55 /* the shortest traceparent: 2 + 1 + 32 + 1 + 16 + 1 + 2 */
 _Static_assert(TRACE_ID_LEN <= TB_TRACE_MAX, "a trace id fits the log context");
 
@@ -62,9 +68,10 @@ tb_request_new(struct tb_request **out)
 {
 	struct tb_request *req;
 
-	/* not calloc: params holds TB_PARAMS_MAX fields, of which only nparams are ever read */
 	if ((req = malloc(sizeof(*req))) == NULL)
 		return TB_ERR_ALLOC;
+	req->params = NULL;
+	req->cap = 0;
 	req->nparams = 0;
 	req->param_bytes = 0;
 	req->body = NULL;
@@ -86,6 +93,7 @@ tb_request_free(struct tb_request *req)
 		OPENSSL_cleanse(req->params[i].name, req->params[i].size);
 		free(req->params[i].name);
 	}
+	free(req->params);
 	if (req->body != NULL)
 		tb_free_secret(req->body);
 	free(req);
@@ -102,6 +110,16 @@ tb_request_add_param(struct tb_request *req, const char *nv)
 		return TB_ERR_INVALID;
 	if (req->nparams == TB_PARAMS_MAX || n > TB_PARAMS_BYTES - req->param_bytes)
 		return TB_ERR_LIMIT;
+	if (req->nparams == req->cap) {
+		size_t cap = req->cap == 0 ? PARAMS_FIRST : 2 * req->cap;
+
+		if (cap > TB_PARAMS_MAX)
+			cap = TB_PARAMS_MAX;
+		if ((f = realloc(req->params, cap * sizeof(*f))) == NULL)
+			return TB_ERR_ALLOC;
+		req->params = f;
+		req->cap = cap;
+	}
 	f = &req->params[req->nparams];
 	if ((f->name = malloc(n + 1)) == NULL)
 		return TB_ERR_ALLOC;
