@@ -38,10 +38,10 @@ struct tb_request {
 	enum tb_body_fault body_fault;
 };
 
-#define PARAMS_FIRST 64  /* room for parameters made at the first one: most requests need no more  \
-	                  */
-#define TRACE_ID_LEN 32  /* hex digits of a trace id (Cloud Trace and W3C alike) */
-#define TRACEPARENT_ID 3 /* where the trace id starts in traceparent, after "00-" */
+/* parameters room is made for at the first one: most requests need no more */
+#define PARAMS_FIRST 64
+#define TRACE_ID_LEN 32    /* hex digits of a trace id (Cloud Trace and W3C alike) */
+#define TRACEPARENT_ID 3   /* where the trace id starts in traceparent, after "00-" */
 #define TRACEPARENT_LEN 55 /* the shortest traceparent: 2 + 1 + 32 + 1 + 16 + 1 + 2 */
 _Static_assert(TRACE_ID_LEN <= TB_TRACE_MAX, "a trace id fits the log context");
 

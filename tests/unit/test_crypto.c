@@ -29,6 +29,7 @@ test_uuid_pool(void)
 			dup = strcmp(seen[i], seen[j]) == 0;
 	}
 	ok(!bad && !dup, "1000 UUIDs from the pool: well-formed, none twice");
+	fflush(stdout); /* else the child's exit may write the TAP lines buffered so far again */
 	if (pipe(fds) != 0 || (pid = fork()) < 0) {
 		ok(0, "pipe and fork");
 		return;
