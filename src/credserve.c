@@ -35,6 +35,7 @@
 #include "credserve.h"
 #include "err.h"
 #include "json.h"
+#include "listen.h"
 #include "log.h"
 #include "text.h"
 #include "valid.h"
@@ -287,45 +288,39 @@ settle(struct settings *s, char project_id[PROJECT_MAX])
 }
 
 /*
- * The listening address: "A.B.C.D:PORT" or "[V6]:PORT" (or "localhost:PORT"), numeric, into
- * *ss. A non-loopback address needs allow_remote: whoever can connect gets the tokens.
+ * The listening address: HOST:PORT by the broker's own --listen rule (listen.c), with a numeric
+ * host (or localhost), into *ss. A non-loopback address needs allow_remote: whoever can connect
+ * gets the tokens. 0, or TB_ERR_CONFIG with why.
  */
 static int
-parse_listen(const char *listen, int allow_remote, struct sockaddr_storage *ss, const char **why)
+parse_listen(
+    const char *listen, int allow_remote, struct sockaddr_storage *ss, char *why, size_t whylen)
 {
-	char host[TB_HOST_MAX + 1];
-	const char *colon = strrchr(listen, ':');
+	struct tb_listen_addr a;
 	struct addrinfo hints, *ai = NULL;
-	size_t hlen;
-	long port;
-	int loop, r = TB_ERR_CONFIG;
+	int r = TB_ERR_CONFIG;
 
-	*why =
-	    "--listen must be ADDRESS:PORT with a numeric IPv4 address or a [bracketed] IPv6 one";
-	if (colon == NULL || !tb_valid_authority(listen, strlen(listen)) ||
-	    tb_valid_decimal(colon + 1, 0, 65535, &port) != 0)
+	if (tb_listen_parse(listen, 1, &a, why, whylen) != 0 || a.unix_socket) {
+		tb_whyf(why, whylen,
+		    "--listen must be ADDRESS:PORT with a numeric IPv4 address or a [bracketed] "
+		    "IPv6 one");
 		goto out;
-	hlen = (size_t)(colon - listen);
-	loop = tb_valid_loopback(listen, hlen);
-	if (listen[0] == '[') {
-		listen++;
-		hlen -= 2;
 	}
-	if (hlen == 0 || hlen > TB_HOST_MAX)
+	if (!a.loopback && !allow_remote) {
+		tb_whyf(why, whylen,
+		    "--listen names a non-loopback address: every host that reaches it would get "
+		    "the tokens; add --allow-remote if that is meant");
 		goto out;
-	snprintf(host, sizeof(host), "%.*s", (int)hlen, listen);
-	if (strcmp(host, "localhost") == 0)
-		snprintf(host, sizeof(host), "127.0.0.1");
+	}
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
 	hints.ai_socktype = SOCK_STREAM;
-	if (getaddrinfo(host, colon + 1, &hints, &ai) != 0 || ai == NULL ||
-	    ai->ai_addrlen > sizeof(*ss))
-		goto out;
-	if (!loop && !allow_remote) {
-		*why =
-		    "--listen names a non-loopback address: every host that reaches it would get "
-		    "the tokens; add --allow-remote if that is meant";
+	if (getaddrinfo(strcmp(a.host, "localhost") == 0 ? "127.0.0.1" : a.host, a.port, &hints,
+	        &ai) != 0 ||
+	    ai == NULL || ai->ai_addrlen > sizeof(*ss)) {
+		tb_whyf(why, whylen,
+		    "--listen must be ADDRESS:PORT with a numeric IPv4 address or a [bracketed] "
+		    "IPv6 one");
 		goto out;
 	}
 	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
@@ -1150,7 +1145,6 @@ tb_credserve_main(int argc, char **argv)
 {
 	struct server sv;
 	struct sockaddr_storage ss;
-	const char *why;
 	char text[WHY_MAX];
 	int done, r;
 
@@ -1162,8 +1156,8 @@ tb_credserve_main(int argc, char **argv)
 	if (settle(&sv.set, sv.project_id) != 0)
 		return 1;
 	memset(&ss, 0, sizeof(ss));
-	if (parse_listen(sv.set.listen, sv.set.allow_remote, &ss, &why) != 0) {
-		tb_log(TB_LOG_ERROR, "serve.config", NULL, "%s", why);
+	if (parse_listen(sv.set.listen, sv.set.allow_remote, &ss, text, sizeof(text)) != 0) {
+		tb_log(TB_LOG_ERROR, "serve.config", NULL, "%s", text);
 		return 1;
 	}
 	if (tb_credpair_load(sv.set.cert, sv.set.key, &sv.pair, text, sizeof(text)) != 0) {
