@@ -551,7 +551,7 @@ load(tb_config_report_fn report, void *arg, int keep, struct tb_config **out)
 	load_upstream(&l, c);
 	c->log_file = value(&l, "LOG_FILE");
 	c->cloud_project = value(&l, "GOOGLE_CLOUD_PROJECT");
-	if (c->cloud_project != NULL && !all_chars(c->cloud_project, "-:."))
+	if (c->cloud_project != NULL && !tb_valid_project_id(c->cloud_project))
 		problem(&l, 0, "GOOGLE_CLOUD_PROJECT", "must be a project id (got '%s')",
 		    c->cloud_project);
 	if (l.errors > 0 && !keep) {

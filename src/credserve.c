@@ -57,7 +57,7 @@
 #define CONNECTION_TIMEOUT 30  /* seconds a connection may idle */
 #define EXPIRES_IN_MAX 86400   /* seconds: an access token said to live longer is a bad reply */
 #define WHY_MAX 512
-#define PROJECT_MAX 128 /* a project id (Google's are 6 to 30 characters) */
+#define PROJECT_MAX (TB_PROJECT_ID_MAX + 1) /* room for a project id and its NUL */
 #define SA_DOMAIN ".iam.gserviceaccount.com"
 
 #define FLAVOR "Metadata-Flavor"
@@ -218,21 +218,6 @@ from_env(const char *given, const char *name)
 	return v != NULL && *v != '\0' ? v : NULL;
 }
 
-/* 1 when s is a project id as Google makes them: lower-case letters, digits, '-', ':' and '.'. */
-static int
-valid_project_id(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n >= PROJECT_MAX)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
-		        s[i] == ':' || s[i] == '.'))
-			return 0;
-	return 1;
-}
-
 /* Fills the rest from the environment and checks every setting: 0, or 1 after a log line. */
 static int
 settle(struct settings *s, char project_id[PROJECT_MAX])
@@ -265,7 +250,7 @@ settle(struct settings *s, char project_id[PROJECT_MAX])
 		why = "--scope (TOKEN_BROKER_SCOPE) must be a space-separated list of scopes";
 	else if (s->account != NULL && !tb_valid_email(s->account))
 		why = "--service-account (TOKEN_BROKER_SERVICE_ACCOUNT) is not an e-mail address";
-	else if (s->project_id != NULL && !valid_project_id(s->project_id))
+	else if (s->project_id != NULL && !tb_valid_project_id(s->project_id))
 		why = "--project-id (TOKEN_BROKER_PROJECT_ID) is not a project id";
 	else if (s->project_num != NULL && tb_valid_decimal(s->project_num, 1, LONG_MAX, &n) != 0)
 		why = "--project-number (TOKEN_BROKER_PROJECT_NUMBER) is not a number";

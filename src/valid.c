@@ -178,6 +178,20 @@ tb_valid_url(const char *url, unsigned flags, struct tb_url *parts, const char *
 }
 
 int
+tb_valid_project_id(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > TB_PROJECT_ID_MAX)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
+		        s[i] == ':' || s[i] == '.'))
+			return 0;
+	return 1;
+}
+
+int
 tb_valid_email(const char *s)
 {
 	const char *at = strchr(s, '@'), *p;

@@ -53,6 +53,14 @@ int tb_valid_url(const char *url, unsigned flags, struct tb_url *parts, const ch
  */
 int tb_valid_email(const char *s);
 
+#define TB_PROJECT_ID_MAX 127 /* a project id (Google's are 6 to 30 characters) */
+
+/*
+ * 1 when s is a Google Cloud project id: 1 to TB_PROJECT_ID_MAX lower-case letters, digits,
+ * '-', ':' (domain-scoped ids, example.com:project) and '.'.
+ */
+int tb_valid_project_id(const char *s);
+
 #define TB_AUDIENCE_MAX 1024 /* an audience (aud) value */
 
 /*

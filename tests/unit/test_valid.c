@@ -162,6 +162,10 @@ main(void)
 		memcpy(long_email + sizeof(long_email) - 13, "@example.net", 13);
 		ok(!tb_valid_email(long_email), "an address over %d bytes", TB_EMAIL_MAX);
 	}
+	ok(tb_valid_project_id("example-project") && tb_valid_project_id("example.com:proj-1") &&
+	        !tb_valid_project_id("") && !tb_valid_project_id("Example") &&
+	        !tb_valid_project_id("a b") && !tb_valid_project_id("p/q"),
+	    "project ids: lower-case letters, digits, '-', ':' and '.' only");
 	for (i = 0; i < sizeof(scopes) / sizeof(scopes[0]); i++)
 		is_int(tb_valid_scope(scopes[i].s), scopes[i].valid, "scope '%s'", scopes[i].s);
 	{
