@@ -59,9 +59,3 @@ tb_curl_open(char *why, size_t whylen)
 	ready = 1;
 	return &api;
 }
-
-int
-tb_curl_opened(void)
-{
-	return ready;
-}

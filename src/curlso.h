@@ -31,7 +31,4 @@ struct tb_curl_api {
  */
 const struct tb_curl_api *tb_curl_open(char *why, size_t whylen);
 
-/* Whether libcurl was opened by this process (for tests and the memory report). */
-int tb_curl_opened(void);
-
 #endif
