@@ -5,11 +5,14 @@
  * a key in a TPM or HSM is used where it is and a renewed file is only read when serve says so.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "credclient.h"
 #include "err.h"
+#include "valid.h"
 
 #define BACKOFF_FIRST_MS 500 /* the first wait before a retry; each next one doubles */
 #define BACKOFF_MAX_MS 8000
@@ -254,6 +257,38 @@ tb_credopts_take(const struct tb_credopts *o, const char *arg, size_t nlen, cons
 			*slots[k] = val;
 			return 1;
 		}
+	}
+	return 0;
+}
+
+/* An option's value: the command line's, else its variable's; NULL when neither is set. */
+static const char *
+given_or_env(const char *given, const char *name)
+{
+	const char *v = given != NULL && *given != '\0' ? given : getenv(name);
+
+	return v != NULL && *v != '\0' ? v : NULL;
+}
+
+int
+tb_credopts_settle(const struct tb_credopts *o, const char **why)
+{
+	const char *bad;
+
+	*o->url = given_or_env(*o->url, "TOKEN_BROKER_URL");
+	*o->cert = given_or_env(*o->cert, "TOKEN_BROKER_CERT");
+	*o->key = given_or_env(*o->key, "TOKEN_BROKER_KEY");
+	*o->cacert = given_or_env(*o->cacert, "TOKEN_BROKER_CACERT");
+	if (*o->key == NULL)
+		*o->key = *o->cert; /* the key may sit in the certificate's file */
+	if (*o->url == NULL || tb_valid_url(*o->url, TB_URL_PATH, NULL, &bad) != 0 ||
+	    strncasecmp(*o->url, "https://", 8) != 0) {
+		*why = "the broker URL (--url or TOKEN_BROKER_URL) must be an https:// URL";
+		return -1;
+	}
+	if (*o->cert == NULL) {
+		*why = "no client certificate (--cert or TOKEN_BROKER_CERT)";
+		return -1;
 	}
 	return 0;
 }

@@ -58,4 +58,12 @@ int tb_credopt_split(int argc, char **argv, int *i, size_t *nlen, const char **v
 /* Stores val when arg (its name nlen long) is one of the options of o: 1, else 0. */
 int tb_credopts_take(const struct tb_credopts *o, const char *arg, size_t nlen, const char *val);
 
+/*
+ * Fills what the command line left unset from TOKEN_BROKER_URL, _CERT, _KEY and _CACERT (an
+ * empty variable is unset; the key defaults to the certificate's file) and checks the result:
+ * an https:// URL by valid.c's rule and a certificate. 0, or -1 with *why (static, naming the
+ * option and its variable).
+ */
+int tb_credopts_settle(const struct tb_credopts *o, const char **why);
+
 #endif

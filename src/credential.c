@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -382,23 +381,11 @@ parse_args(int argc, char **argv, struct options *o, int *done)
 static int
 settle_options(struct options *o)
 {
-	if (o->url == NULL)
-		o->url = getenv("TOKEN_BROKER_URL");
-	if (o->cert == NULL)
-		o->cert = getenv("TOKEN_BROKER_CERT");
-	if (o->key == NULL)
-		o->key = getenv("TOKEN_BROKER_KEY");
-	if (o->cacert == NULL)
-		o->cacert = getenv("TOKEN_BROKER_CACERT");
-	if (o->cacert != NULL && *o->cacert == '\0')
-		o->cacert = NULL;
-	if (o->key == NULL || *o->key == '\0')
-		o->key = o->cert; /* the key may sit in the certificate's file */
-	if (o->url == NULL || strncasecmp(o->url, "https://", 8) != 0 || strlen(o->url) <= 8)
-		return fail(
-		    CODE_CONFIG, "the broker URL (--url or TOKEN_BROKER_URL) must be https://");
-	if (o->cert == NULL || *o->cert == '\0')
-		return fail(CODE_CONFIG, "no client certificate (--cert or TOKEN_BROKER_CERT)");
+	const struct tb_credopts conn = {&o->url, &o->cert, &o->key, &o->cacert};
+	const char *why;
+
+	if (tb_credopts_settle(&conn, &why) != 0)
+		return fail(CODE_CONFIG, "%s", why);
 	if (access(o->cert, R_OK) != 0)
 		return fail(CODE_CONFIG, "cannot read the client certificate %s: %s", o->cert,
 		    strerror(errno));

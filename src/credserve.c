@@ -225,35 +225,31 @@ settle(struct settings *s, char project_id[PROJECT_MAX])
 	const char *margin = getenv("TOKEN_BROKER_REFRESH_MARGIN"), *at, *why = NULL;
 	long n;
 
+	const struct tb_credopts conn = {&s->url, &s->cert, &s->key, &s->cacert};
+
 	s->listen = from_env(s->listen, "TOKEN_BROKER_LISTEN");
-	s->url = from_env(s->url, "TOKEN_BROKER_URL");
-	s->cert = from_env(s->cert, "TOKEN_BROKER_CERT");
-	s->key = from_env(s->key, "TOKEN_BROKER_KEY");
-	s->cacert = from_env(s->cacert, "TOKEN_BROKER_CACERT");
 	s->scope = from_env(s->scope, "TOKEN_BROKER_SCOPE");
 	s->account = from_env(s->account, "TOKEN_BROKER_SERVICE_ACCOUNT");
 	s->project_id = from_env(s->project_id, "TOKEN_BROKER_PROJECT_ID");
 	s->project_num = from_env(s->project_num, "TOKEN_BROKER_PROJECT_NUMBER");
 	if (s->listen == NULL)
 		s->listen = LISTEN_DEFAULT;
-	if (s->key == NULL)
-		s->key = s->cert; /* the key may sit in the certificate's file */
-	if (s->margin == 0 && margin != NULL && *margin != '\0' &&
-	    tb_valid_decimal(margin, 1, MARGIN_MAX, &s->margin) != 0)
-		why = "TOKEN_BROKER_REFRESH_MARGIN must be whole seconds from 1 to 3600";
-	else if (s->url == NULL || tb_valid_url(s->url, TB_URL_PATH, NULL, &why) != 0 ||
-	         strncasecmp(s->url, "https://", 8) != 0)
-		why = "the broker URL (--url or TOKEN_BROKER_URL) must be an https:// URL";
-	else if (s->cert == NULL)
-		why = "no client certificate (--cert or TOKEN_BROKER_CERT)";
-	else if (s->scope == NULL || !tb_valid_scope(s->scope))
-		why = "--scope (TOKEN_BROKER_SCOPE) must be a space-separated list of scopes";
-	else if (s->account != NULL && !tb_valid_email(s->account))
-		why = "--service-account (TOKEN_BROKER_SERVICE_ACCOUNT) is not an e-mail address";
-	else if (s->project_id != NULL && !tb_valid_project_id(s->project_id))
-		why = "--project-id (TOKEN_BROKER_PROJECT_ID) is not a project id";
-	else if (s->project_num != NULL && tb_valid_decimal(s->project_num, 1, LONG_MAX, &n) != 0)
-		why = "--project-number (TOKEN_BROKER_PROJECT_NUMBER) is not a number";
+	if (tb_credopts_settle(&conn, &why) == 0) { /* else why says what is wrong */
+		if (s->margin == 0 && margin != NULL && *margin != '\0' &&
+		    tb_valid_decimal(margin, 1, MARGIN_MAX, &s->margin) != 0)
+			why = "TOKEN_BROKER_REFRESH_MARGIN must be whole seconds from 1 to 3600";
+		else if (s->scope == NULL || !tb_valid_scope(s->scope))
+			why =
+			    "--scope (TOKEN_BROKER_SCOPE) must be a space-separated list of scopes";
+		else if (s->account != NULL && !tb_valid_email(s->account))
+			why = "--service-account (TOKEN_BROKER_SERVICE_ACCOUNT) is not an e-mail "
+			      "address";
+		else if (s->project_id != NULL && !tb_valid_project_id(s->project_id))
+			why = "--project-id (TOKEN_BROKER_PROJECT_ID) is not a project id";
+		else if (s->project_num != NULL &&
+		         tb_valid_decimal(s->project_num, 1, LONG_MAX, &n) != 0)
+			why = "--project-number (TOKEN_BROKER_PROJECT_NUMBER) is not a number";
+	}
 	if (why != NULL) {
 		tb_log(TB_LOG_ERROR, "serve.config", NULL, "%s", why);
 		return 1;

@@ -160,6 +160,10 @@ run http --url http://127.0.0.1:1/token --cert "$CERT" --key "$KEY"
 out=$(json "$work/http.out" success=false code=invalid_configuration)
 [ $rc -eq 1 ] && [ -z "$out" ]
 ok $? "a plain-http URL is refused" "$out"
+run badurl --url 'https://127.0.0.1:1/token?x=1' --cert "$CERT" --key "$KEY"
+out=$(json "$work/badurl.out" success=false code=invalid_configuration)
+[ $rc -eq 1 ] && [ -z "$out" ]
+ok $? "a URL that valid.c refuses (a query) is refused, as serve refuses it" "$out"
 run nocert --url https://127.0.0.1:1/token --cert "$work/missing.pem" --key "$KEY"
 out=$(json "$work/nocert.out" success=false code=invalid_configuration)
 [ $rc -eq 1 ] && [ -z "$out" ] && grep -q missing.pem "$work/nocert.out"
